@@ -1,0 +1,41 @@
+"""Shared fixtures: the repository root, the table of contents, and one fast-mode build of the site."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_files():
+    """Every page in ``_toc.yml``, in reading order, as paths without suffix."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"]] + [entry["file"] for entry in toc["chapters"]]
+
+
+def chapter_notebooks():
+    return [ROOT / f"{page}.ipynb" for page in toc_files() if page.startswith("chapters/")]
+
+
+@pytest.fixture(scope="session")
+def fast_site(tmp_path_factory):
+    """The site built in fast mode with warnings as errors; its ``_build/html`` folder.
+
+    Set ``COURSE_SITE`` to an existing ``_build/html`` folder to test that build instead.
+    """
+    if os.environ.get("COURSE_SITE"):
+        return Path(os.environ["COURSE_SITE"])
+    out = tmp_path_factory.mktemp("site")
+    env = dict(os.environ, COURSE_FAST_MODE="1")
+    command = [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--path-output", str(out)]
+    result = subprocess.run(
+        command + ["-W", "--keep-going"], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, (
+        f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    )
+    return out / "_build" / "html"

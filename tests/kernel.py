@@ -1,0 +1,89 @@
+"""A live Jupyter kernel that runs a chapter's cells one at a time, in fast mode.
+
+Chapter tests use it to run a notebook up to an exercise once, then try the instructor's solution
+and typical wrong answers against the exercise's own test cells, without re-running the chapter.
+"""
+
+import os
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import start_new_kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ROOT / "chapters"
+
+
+class CellFailed(AssertionError):
+    """A cell raised; ``ename`` and ``evalue`` say what."""
+
+    def __init__(self, ename, evalue, source):
+        super().__init__(f"{ename}: {evalue}\n--- in cell ---\n{source[:800]}")
+        self.ename, self.evalue = ename, evalue
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+class ChapterKernel:
+    """Context manager: ``with ChapterKernel("01_transposed_convolutions") as k: ...``."""
+
+    def __init__(self, chapter, timeout=300):
+        path = (
+            CHAPTERS / f"{chapter}.ipynb" if not str(chapter).endswith(".ipynb") else Path(chapter)
+        )
+        self.notebook = nbformat.read(path, as_version=4)
+        self.code_cells = [c for c in self.notebook.cells if c.cell_type == "code"]
+        self.timeout = timeout
+
+    def __enter__(self):
+        env = dict(os.environ, COURSE_FAST_MODE="1", MPLBACKEND="agg")
+        self.manager, self.client = start_new_kernel(
+            kernel_name="python3", cwd=str(CHAPTERS), env=env
+        )
+        return self
+
+    def __exit__(self, *exc):
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+    def cell(self, grade):
+        """The source of the cell with nbgrader ``grade_id`` ``grade``."""
+        for cell in self.notebook.cells:
+            if grade_id(cell) == grade:
+                return cell.source
+        raise KeyError(f"no cell with grade_id {grade!r}")
+
+    def run(self, source):
+        """Run ``source``; raise ``CellFailed`` if it raises. Returns the text it printed."""
+        printed = []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                printed.append(msg["content"]["text"])
+
+        reply = self.client.execute_interactive(source, timeout=self.timeout, output_hook=hook)
+        content = reply["content"]
+        if content["status"] != "ok":
+            raise CellFailed(content.get("ename"), content.get("evalue"), source)
+        return "".join(printed)
+
+    def run_cell(self, grade):
+        return self.run(self.cell(grade))
+
+    def run_before(self, grade):
+        """Run every code cell that comes before the cell with ``grade_id`` ``grade``."""
+        for cell in self.code_cells:
+            if grade_id(cell) == grade:
+                return
+            self.run(cell.source)
+        raise KeyError(f"no code cell with grade_id {grade!r}")
+
+    def fails(self, grade):
+        """True if the cell ``grade`` raises (the way a failing nbgrader test cell does)."""
+        try:
+            self.run_cell(grade)
+        except CellFailed:
+            return True
+        return False

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from course_utils.plotting import compare_images, image_grid, plot_history
+
+
+def shown(ax):
+    return ax.get_images()[0].get_array()
+
+
+def test_image_grid_shows_each_image_in_order():
+    images = torch.rand(10, 1, 28, 28)
+    fig = image_grid(images, ncols=4, titles=list("abcdefghij"))
+    assert isinstance(fig, Figure) and len(fig.axes) == 12  # 3 rows of 4, two left empty
+    assert np.allclose(shown(fig.axes[5]), images[5, 0].numpy())
+    assert fig.axes[5].get_title() == "f" and not fig.axes[11].get_images()
+
+
+def test_compare_images_puts_each_batch_on_its_own_row():
+    inputs, outputs = torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28, requires_grad=True)
+    fig = compare_images([inputs, outputs], labels=["input", "output"], n=5)
+    assert len(fig.axes) == 10
+    assert np.allclose(shown(fig.axes[2]), inputs[2, 0].numpy())
+    assert np.allclose(shown(fig.axes[7]), outputs[2, 0].detach().numpy())
+    assert fig.axes[5].get_ylabel() == "output"
+
+
+def test_plot_history_draws_train_and_valid_for_every_part():
+    history = {
+        "epoch": [1, 2, 3],
+        "train": {"loss": [3.0, 2.0, 1.0], "kl": [0.1, 0.2, 0.3]},
+        "valid": {"loss": [3.5, 2.5, 1.5], "kl": [0.1, 0.2, 0.3]},
+    }
+    fig = plot_history(history)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "kl"]
+    train, valid = fig.axes[0].get_lines()
+    assert list(train.get_ydata()) == [3.0, 2.0, 1.0] and list(valid.get_xdata()) == [1, 2, 3]
+
+
+def test_wrong_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match="N×C×H×W"):
+        image_grid(torch.rand(28, 28))

@@ -1,0 +1,152 @@
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from course_utils.data import BatchLoader
+from course_utils.training import Trainer, default_device
+
+
+@pytest.fixture(autouse=True)
+def full_mode(monkeypatch):
+    monkeypatch.delenv("COURSE_FAST_MODE", raising=False)
+
+
+def regression(n=256, seed=0):
+    """y = x @ w + 1 with a known w: a problem a linear model solves exactly."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 1
+    return BatchLoader(TensorDataset(x, y), batch_size=32, shuffle=True, seed=seed)
+
+
+def test_training_reduces_the_loss_and_numbers_epochs_from_one():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    trainer = Trainer(model, nn.MSELoss(), optimiser=torch.optim.SGD(model.parameters(), lr=0.1))
+    trainer.fit(regression(), regression(seed=1), epochs=3)
+    history = trainer.fit(regression(), regression(seed=1), epochs=2)
+    assert history["epoch"] == [1, 2, 3, 4, 5] and trainer.epoch == 5
+    assert len(history["train"]["loss"]) == len(history["valid"]["loss"]) == 5
+    assert history["train"]["loss"][-1] < 0.1 * history["train"]["loss"][0]
+    assert history["valid"]["loss"][-1] < 1e-3
+    assert trainer.model.bias.item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_every_loss_part_is_recorded_and_only_loss_is_minimised():
+    def loss(output, target):
+        mse = nn.functional.mse_loss(output, target)
+        return {"loss": mse, "mae": (output - target).abs().mean(), "constant": torch.tensor(7.0)}
+
+    history = Trainer(nn.Linear(3, 1), loss).fit(regression(), regression(seed=1), epochs=2)
+    for split in ("train", "valid"):
+        assert set(history[split]) == {"loss", "mae", "constant"}
+        assert history[split]["constant"] == pytest.approx([7.0, 7.0])
+
+
+def test_epoch_mean_is_weighted_by_batch_size():
+    x = torch.zeros(5, 1)
+    y = torch.tensor([[0.0], [0.0], [0.0], [0.0], [10.0]])  # last batch holds one item
+    model = nn.Linear(1, 1, bias=False)
+    trainer = Trainer(model, nn.L1Loss())
+    means = trainer.evaluate(BatchLoader(TensorDataset(x, y), batch_size=4))
+    assert means["loss"] == pytest.approx(10.0 / 5)
+
+
+def test_evaluation_does_not_touch_training_state():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    modes = []
+
+    def loss(output, target):
+        modes.append(model.training)
+        return nn.functional.mse_loss(output, target)
+
+    trainer = Trainer(model, loss)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.evaluate(regression())
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # no step, no BatchNorm update
+    assert set(modes) == {False} and model.training
+
+    modes.clear()
+    trainer.fit(regression(n=64), regression(n=64, seed=1))
+    assert modes == [True] * 2 + [False] * 2  # two training batches, then two validation batches
+
+
+def test_training_statistics_come_from_training_batches_only():
+    seen = []
+
+    def loss(output, target):
+        value = nn.functional.mse_loss(output, target)
+        if torch.is_grad_enabled():
+            seen.append((value.item(), len(target)))
+        return value
+
+    trainer = Trainer(nn.Linear(3, 1), loss, lr=0.01)
+    history = trainer.fit(regression(n=100), regression(n=50, seed=9))
+    expected = sum(v * n for v, n in seen) / sum(n for _, n in seen)
+    assert history["train"]["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_fast_mode_runs_one_epoch_of_two_batches(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST_MODE", "1")
+    calls = []
+
+    def loss(output, target):
+        calls.append(torch.is_grad_enabled())
+        return nn.functional.mse_loss(output, target)
+
+    history = Trainer(nn.Linear(3, 1), loss).fit(regression(), regression(seed=1), epochs=10)
+    assert history["epoch"] == [1] and calls == [True, True, False, False]
+
+
+def test_plain_text_progress_in_logs(capsys):
+    Trainer(nn.Linear(3, 1), nn.MSELoss()).fit(regression(), regression(seed=1), epochs=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "train loss" in lines[0] and "valid loss" in lines[0]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    trainer = Trainer(nn.Linear(3, 1), nn.MSELoss())
+    trainer.fit(regression(), epochs=2)
+    path = tmp_path / "model.pt"
+    trainer.save(path)
+
+    restored = Trainer(nn.Linear(3, 1), nn.MSELoss()).load(path)
+    assert restored.history == trainer.history and restored.epoch == 2
+    for a, b in zip(trainer.model.parameters(), restored.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert restored.optimiser.state_dict()["state"][0]["step"] == 16  # Adam's step count survives
+    assert restored.fit(regression(), epochs=1)["epoch"] == [1, 2, 3]
+
+
+def test_checkpoint_never_overwrites_without_asking(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_text("the student's own file")
+    trainer = Trainer(nn.Linear(3, 1), nn.MSELoss())
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        trainer.save(path)
+    assert path.read_text() == "the student's own file"
+    trainer.save(path, overwrite=True)
+    assert Trainer(nn.Linear(3, 1), nn.MSELoss()).load(path).epoch == 0
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
+    Trainer(nn.Linear(3, 1), nn.MSELoss()).save(tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="does not fit this model"):
+        Trainer(nn.Linear(5, 1), nn.MSELoss()).load(tmp_path / "small.pt")
+
+
+def test_default_device_follows_cuda():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert default_device().type == expected
+    assert Trainer(nn.Linear(3, 1), nn.MSELoss()).device.type == expected
+
+
+def test_empty_data_is_a_clear_error():
+    empty = BatchLoader(TensorDataset(torch.zeros(0, 3), torch.zeros(0, 1)))
+    with pytest.raises(ValueError, match="empty"):
+        Trainer(nn.Linear(3, 1), nn.MSELoss()).fit(empty)
