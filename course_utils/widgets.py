@@ -1,0 +1,46 @@
+"""Widgets that browse pictures the notebook has already computed.
+
+The slider is linked to what it shows in the browser (``jslink``), not through Python, so the
+widget keeps working on the static site, where there is no kernel, as well as in Binder or Colab.
+"""
+
+import io
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+
+def png(figure: Figure, dpi=72) -> bytes:
+    """A figure as PNG bytes (closes it in pyplot)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def browser(frames, labels, description="") -> widgets.VBox:
+    """A slider over ``labels`` that shows the matching frame, linked in the browser.
+
+    ``frames`` are figures, PNG bytes or other widgets (e.g. inner browsers, for two levels).
+    """
+    frames, labels = list(frames), [str(label) for label in labels]
+    if len(frames) != len(labels) or not frames:
+        raise ValueError(
+            f"need one label per frame, got {len(frames)} frames, {len(labels)} labels"
+        )
+    children = [_as_widget(frame) for frame in frames]
+    stack = widgets.Stack(children, selected_index=0)
+    slider = widgets.SelectionSlider(
+        options=labels, description=description, style={"description_width": "initial"}
+    )
+    widgets.jslink((slider, "index"), (stack, "selected_index"))
+    return widgets.VBox([slider, stack])
+
+
+def _as_widget(frame):
+    if isinstance(frame, widgets.Widget):
+        return frame
+    if isinstance(frame, Figure):
+        frame = png(frame)
+    return widgets.Image(value=frame, format="png")
