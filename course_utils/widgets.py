@@ -34,8 +34,9 @@ def browser(frames, labels, description="") -> widgets.VBox:
     slider = widgets.SelectionSlider(
         options=labels, description=description, style={"description_width": "initial"}
     )
-    widgets.jslink((slider, "index"), (stack, "selected_index"))
-    return widgets.VBox([slider, stack])
+    view = widgets.VBox([slider, stack])
+    view.link = widgets.jslink((slider, "index"), (stack, "selected_index"))
+    return view
 
 
 def _as_widget(frame):
