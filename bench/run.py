@@ -1,0 +1,144 @@
+"""Benchmark the course on this machine: data loading, trainer overhead, chapters and a cold build.
+
+    python bench/run.py                    # everything (about 15 minutes on 2 cores)
+    python bench/run.py --only data trainer
+
+Prints a table and JSON, and writes the JSON to bench/results/latest.json. The chapter times come
+from the cold build itself: every chapter is executed there in full mode, and jupyter-cache records
+how long each took.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from course_utils.data import AutoEncoding, BatchLoader, load_fashion_mnist  # noqa: E402
+from course_utils.models import AutoEncoder  # noqa: E402
+from course_utils.training import Trainer  # noqa: E402
+
+COLD_LOAD = (
+    "import time; from course_utils.data import load_fashion_mnist; t = time.perf_counter(); "
+    "load_fashion_mnist('train'); load_fashion_mnist('test'); print(time.perf_counter() - t)"
+)
+
+
+def bench_data():
+    """Seconds to find, verify and decode both splits in a fresh process (after imports), and again."""
+    cold = float(
+        subprocess.run(
+            [sys.executable, "-c", COLD_LOAD], capture_output=True, text=True, check=True, cwd=ROOT
+        ).stdout
+    )
+    load_fashion_mnist("train")
+    start = time.perf_counter()
+    load_fashion_mnist("train")
+    return {
+        "data_cold_load_s": round(cold, 3),
+        "data_warm_load_s": round(time.perf_counter() - start, 6),
+    }
+
+
+def bare_loop(model, loss_fn, optimiser, loader):
+    """The loop every PyTorch tutorial writes: no evaluation, no logging, no progress bar."""
+    model.train()
+    for x, y in loader:
+        optimiser.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimiser.step()
+
+
+def bench_trainer(batches=120, repeats=4):
+    """Trainer.fit versus the bare loop on the same model and data (train only, best of repeats)."""
+    images = load_fashion_mnist("train", limit=batches * 128)
+    loader = BatchLoader(AutoEncoding(images), batch_size=128, shuffle=True, seed=0)
+    times = {"bare": [], "trainer": []}
+    for _ in range(repeats):
+        for kind in ("bare", "trainer"):
+            torch.manual_seed(0)
+            model = AutoEncoder(1, (16, 32), 4, 3)
+            optimiser = torch.optim.Adam(model.parameters())
+            start = time.perf_counter()
+            if kind == "bare":
+                bare_loop(model, nn.BCEWithLogitsLoss(), optimiser, loader)
+            else:
+                trainer = Trainer(model, nn.BCEWithLogitsLoss(), optimiser, device="cpu")
+                trainer.fit(loader, epochs=1)
+            times[kind].append(time.perf_counter() - start)
+    bare, fit = min(times["bare"]), min(times["trainer"])
+    return {
+        "trainer_bare_s": round(bare, 3),
+        "trainer_fit_s": round(fit, 3),
+        "trainer_overhead": round(fit / bare - 1, 4),
+    }
+
+
+def bench_build():
+    """A cold build of the whole book in full mode, into a temporary folder; per-chapter times."""
+    from jupyter_cache import get_cache
+
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_FAST_MODE"}
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_book",
+                "build",
+                str(ROOT),
+                "--path-output",
+                out,
+                "-W",
+                "--keep-going",
+            ],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        result = {"cold_build_s": round(time.perf_counter() - start, 1)}
+        for record in get_cache(Path(out) / "_build" / ".jupyter_cache").list_cache_records():
+            result[f"chapter_s:{Path(record.uri).stem}"] = round(
+                record.data["execution_seconds"], 1
+            )
+    return result
+
+
+BENCHES = {"data": bench_data, "trainer": bench_trainer, "build": bench_build}
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--only", nargs="+", choices=list(BENCHES), default=list(BENCHES))
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    results = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__,
+    }
+    for name in args.only:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        results.update(BENCHES[name]())
+    width = max(map(len, results))
+    print("\n".join(f"{key:<{width}}  {value}" for key, value in results.items()))
+    print(json.dumps(results, indent=2))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
