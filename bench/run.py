@@ -91,22 +91,9 @@ def bench_build():
     env = {k: v for k, v in os.environ.items() if k != "COURSE_FAST_MODE"}
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_book",
-                "build",
-                str(ROOT),
-                "--path-output",
-                out,
-                "-W",
-                "--keep-going",
-            ],
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
+        jupyter_book = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+        build = ["build", str(ROOT), "--path-output", out, "-W", "--keep-going"]
+        subprocess.run(jupyter_book + build, check=True, env=env, stdout=subprocess.DEVNULL)
         result = {"cold_build_s": round(time.perf_counter() - start, 1)}
         for record in get_cache(Path(out) / "_build" / ".jupyter_cache").list_cache_records():
             result[f"chapter_s:{Path(record.uri).stem}"] = round(
