@@ -5,12 +5,20 @@
 
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := dataset-fashion-mnist chromium
+APT_PACKAGES := dataset-fashion-mnist chromium npm
+# jupyter_book has no __main__ module: call its command-line entry point with $(PYTHON)
+JUPYTER_BOOK := $(PYTHON) -c 'from jupyter_book.cli.main import main; main()'
 
 .PHONY: book test setup python-deps system-deps bench lint clean
+.PHONY: site-assets linkcheck
+.PHONY: release release-check autograde student-branch
+
+# The site folds solutions and model answers; `make book SOLUTIONS=hide` removes them (see README).
+SOLUTIONS ?= fold
+export COURSE_SOLUTIONS := $(SOLUTIONS)
 
 book: setup
-	$(PYTHON) -m jupyter_book build . -W --keep-going
+	$(JUPYTER_BOOK) build . -W --keep-going
 	@echo "The site is in _build/html/index.html"
 
 test: setup
@@ -23,22 +31,54 @@ lint:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-setup: python-deps system-deps
+setup: python-deps system-deps site-assets
 
 python-deps:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-test.txt
 
-# Fashion-MNIST from Debian's package (offline), and Chromium for the browser tests.
+# Fashion-MNIST from Debian's package (offline), Chromium for the browser tests, npm for site-assets.
 # Without apt-get, the chapters download the data through torchvision instead (see README).
 system-deps:
 	@missing=""; \
 	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -z "$$missing" ]; then echo "System packages: present ($(APT_PACKAGES))"; \
 	elif command -v apt-get >/dev/null; then \
 		echo "Installing with apt-get:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
 	else echo "No apt-get here: install$$missing yourself, or see README (the data can also be downloaded)."; fi
 
+# MathJax and the ipywidgets HTML manager, which the site serves itself: the versions pinned in
+# site/package-lock.json, installed into site/node_modules (again only when the lock file changes).
+# Without npm the book still builds, on CDN copies, and the build says so in one line.
+site-assets: system-deps
+	@if [ site/node_modules/.package-lock.json -nt site/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null; then \
+		npm ci --prefix site --ignore-scripts --no-audit --no-fund --loglevel=error; fi
+
+# External links, on demand: it needs the internet, so it is not part of `make test` or CI.
+# Report: _build/linkcheck/_build/linkcheck/output.txt
+linkcheck: setup
+	COURSE_FAST_MODE=1 $(JUPYTER_BOOK) build . --builder linkcheck --path-output _build/linkcheck
+
 clean:
 	rm -rf _build
+
+# Instructor's tools (README, "Releasing and grading"); nbgrader is configured by nbgrader_config.py.
+#   make release [REF=v1.0] [FORCE=1]  student notebooks in release/chN/, pinned to REF (HEAD), checked
+#   make release-check                 fail if a solution, hidden test or model answer survived
+#   make autograde CHAPTER=1           grade submitted/<student>/ch1/ into grades/ch1.csv and feedback/
+#   make student-branch                the student branch's files in _build/student (CI publishes them)
+release: python-deps
+	$(PYTHON) -m instructor release $(if $(REF),--ref $(REF)) $(if $(FORCE),--force)
+
+release-check:
+	$(PYTHON) -m instructor check
+
+autograde:
+	@[ -n "$(CHAPTER)" ] || { echo "Say which chapter: make autograde CHAPTER=1"; exit 2; }
+	$(PYTHON) -m instructor autograde $(CHAPTER) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+student-branch: release
+	$(PYTHON) -m instructor student-tree _build/student

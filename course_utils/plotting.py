@@ -5,6 +5,7 @@ exactly once when it is the last expression of a notebook cell and never leaks i
 """
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 CMAP = "gray"
@@ -81,5 +82,74 @@ def plot_history(history, parts=None, logy=False):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.tight_layout()
+    return _closed(fig)
+
+
+def mosaic(images, ncols, extent=None, xlabel=None, ylabel=None, title=None, size=6.0):
+    """Tile a batch of images edge to edge, row by row, into one picture ``size`` inches wide.
+
+    ``extent`` = (left, right, bottom, top) puts coordinates on the axes, e.g. the latent values
+    that the images were decoded from (first image top left); without it the axes are hidden.
+    """
+    tiles = _as_images(images)
+    nrows = -(-len(tiles) // ncols)
+    height, width = tiles[0].shape[:2]
+    canvas = np.zeros((nrows * height, ncols * width) + tiles[0].shape[2:], dtype=np.float32)
+    for i, tile in enumerate(tiles):
+        row, col = divmod(i, ncols)
+        canvas[row * height : (row + 1) * height, col * width : (col + 1) * width] = tile
+    fig, ax = plt.subplots(figsize=(size, size * nrows * height / (ncols * width)))
+    ax.imshow(canvas, cmap=CMAP, vmin=0.0, vmax=1.0, extent=extent)
+    if extent is None:
+        ax.set_axis_off()
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _closed(fig)
+
+
+def scatter_codes(codes, labels, names=None, title=None):
+    """Two-dimensional codes as points coloured by class, e.g. a VAE's latent means of test images."""
+    codes, labels = torch.as_tensor(codes).detach().cpu(), torch.as_tensor(labels).cpu()
+    if codes.dim() != 2 or codes.shape[1] != 2:
+        raise ValueError(f"expected N×2 codes, got shape {tuple(codes.shape)}")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    cmap = plt.get_cmap("tab10")
+    for k in labels.unique().tolist():
+        points = codes[labels == k]
+        name = names[k] if names is not None else str(k)
+        ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.6, color=cmap(k % 10), label=name)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _closed(fig)
+
+
+def rate_distortion(rates, distortions, labels=None, lines=None, title=None):
+    """Reconstruction loss (distortion) against KL (rate) per model, e.g. one per weight.
+
+    ``labels`` annotate the points; ``lines`` ({name: value}) draws horizontal reference levels,
+    such as the loss of the mean image. The rate axis is logarithmic above 1 and linear below.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.plot(rates, distortions, "o-", color="C0")
+    for rate, distortion, label in zip(rates, distortions, labels or [], strict=False):
+        ax.annotate(str(label), (rate, distortion), textcoords="offset points", xytext=(5, 5))
+    for i, (name, value) in enumerate((lines or {}).items()):
+        ax.axhline(value, color=f"C{i + 1}", linestyle="--", label=name)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("rate: KL divergence (nats per image)")
+    ax.set_ylabel("distortion: reconstruction (nats per image)")
+    if lines:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     return _closed(fig)

@@ -31,7 +31,9 @@ def fast_site(tmp_path_factory):
         return Path(os.environ["COURSE_SITE"])
     out = tmp_path_factory.mktemp("site")
     env = dict(os.environ, COURSE_FAST_MODE="1")
-    command = [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--path-output", str(out)]
+    # jupyter_book has no __main__ module: call its command-line entry point with this interpreter
+    jupyter_book = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+    command = jupyter_book + ["build", str(ROOT), "--path-output", str(out)]
     result = subprocess.run(
         command + ["-W", "--keep-going"], env=env, capture_output=True, text=True, timeout=900
     )

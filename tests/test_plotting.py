@@ -42,3 +42,42 @@ def test_plot_history_draws_train_and_valid_for_every_part():
 def test_wrong_shape_is_a_clear_error():
     with pytest.raises(ValueError, match="N×C×H×W"):
         image_grid(torch.rand(28, 28))
+
+
+def test_mosaic_tiles_images_row_by_row_on_the_given_extent():
+    from course_utils.plotting import mosaic
+
+    images = torch.rand(6, 1, 4, 5)
+    fig = mosaic(images, ncols=3, extent=(-2, 2, -1, 1), xlabel="$z_1$")
+    canvas = shown(fig.axes[0])
+    assert canvas.shape == (8, 15)
+    assert np.allclose(canvas[4:8, 5:10], images[4, 0].numpy())  # second row, second column
+    assert fig.axes[0].get_images()[0].get_extent() == [-2, 2, -1, 1]
+    assert fig.axes[0].get_xlabel() == "$z_1$"
+
+
+def test_scatter_codes_draws_one_coloured_set_per_class():
+    from course_utils.plotting import scatter_codes
+
+    codes, labels = torch.randn(30, 2), torch.arange(30) % 3
+    fig = scatter_codes(codes, labels, names=["a", "b", "c"])
+    collections = fig.axes[0].collections
+    assert len(collections) == 3
+    assert np.allclose(collections[1].get_offsets(), codes[labels == 1].numpy())
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="N×2"):
+        scatter_codes(torch.randn(5, 3), labels[:5])
+
+
+def test_rate_distortion_plots_points_labels_and_reference_lines():
+    from course_utils.plotting import rate_distortion
+
+    fig = rate_distortion([0.1, 5.0, 50.0], [380.0, 260.0, 240.0], labels=["a", "b", "c"],
+                          lines={"mean image": 385.0})  # fmt: skip
+    ax = fig.axes[0]
+    curve, level = ax.get_lines()
+    assert list(curve.get_xdata()) == [0.1, 5.0, 50.0]
+    assert list(curve.get_ydata()) == [380.0, 260.0, 240.0]
+    assert list(level.get_ydata()) == [385.0, 385.0]
+    assert [t.get_text() for t in ax.texts] == ["a", "b", "c"]
+    assert ax.get_xscale() == "symlog"

@@ -29,3 +29,21 @@ def test_browser_nests_and_accepts_png_bytes():
 def test_browser_needs_one_label_per_frame():
     with pytest.raises(ValueError, match="one label per frame"):
         browser([figure(0.0)], ["a", "b"])
+
+
+def test_image_png_enlarges_an_image_without_changing_its_pixels():
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from course_utils.widgets import image_png
+
+    image = torch.tensor([[0.0, 1.0], [0.5, 0.25]])
+    data = image_png(image.unsqueeze(0), scale=3)
+    decoded = np.asarray(Image.open(io.BytesIO(data)))
+    assert decoded.shape == (6, 6)
+    expected = (image * 255).round().numpy().repeat(3, 0).repeat(3, 1)
+    assert np.array_equal(decoded, expected)
+    assert image_png(image, scale=3) == data

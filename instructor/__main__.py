@@ -1,0 +1,55 @@
+"""Command line: ``python -m instructor {release,check,autograde,student-tree} ...``."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from instructor import course, grading, release
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m instructor", description=__doc__)
+    parser.add_argument("--course", type=Path, default=course.ROOT, help="nbgrader course root")
+    commands = parser.add_subparsers(dest="command", required=True)
+    make = commands.add_parser("release", help="student versions of every chapter, then check")
+    make.add_argument("--ref", help="tag or commit that Colab installs course_utils at (HEAD)")
+    make.add_argument("--force", action="store_true", help="overwrite a hand-edited release")
+    commands.add_parser("check", help="fail if a solution survives or an exercise is incomplete")
+    grade = commands.add_parser("autograde", help="grade every submission of one chapter")
+    grade.add_argument("chapter", help="1, 01, ch1 or 01_transposed_convolutions")
+    grade.add_argument("--timeout", type=int, help="seconds per cell (nbgrader_config.py: 60)")
+    tree = commands.add_parser("student-tree", help="write the student branch's files to a folder")
+    tree.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "release":
+        out = release.release(course.chapters(), args.course, ref=args.ref, force=args.force)
+        print(f"Student notebooks written to {out}")
+    if args.command in ("release", "check"):
+        return report(release.check(course.chapters(), args.course))
+    if args.command == "autograde":
+        chapter = course.find_chapter(args.chapter)
+        results = grading.autograde(chapter, args.course, timeout=args.timeout)
+        print(f"Grades: {args.course / 'grades' / chapter.assignment}.csv")
+        return 0 if all(r.graded for r in results) else 1
+    if args.command == "student-tree":
+        print(f"Student branch files written to {release.student_tree(args.course, args.out)}")
+    return 0
+
+
+def report(problems: dict[str, list[str]]) -> int:
+    """Print the release check's findings; 1 if there are any."""
+    for name, found in problems.items():
+        print(f"{name}: " + ("ok" if not found else "FAILED"))
+        for problem in found:
+            print(f"    {problem}")
+    failed = [name for name, found in problems.items() if found]
+    if failed:
+        print(f"\nRelease check FAILED for {len(failed)} of {len(problems)}: {', '.join(failed)}")
+        return 1
+    print("\nRelease check passed.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Two steps that ``nbgrader_config.py`` adds to nbgrader's ``generate_assignment``.
+
+- ``CourseSetupCell`` opens every student notebook with a cell that makes ``course_utils``
+  importable: nothing to do where it is installed, ``pip install`` from the repository pinned to the
+  released commit in Colab, a clear message anywhere else.
+- ``WrittenAnswers`` turns a model answer (a markdown solution cell with ``grade: false``, as
+  CONTRIBUTING.md has it) into what nbgrader 0.9 accepts, a written answer worth 0 points: nbgrader
+  then replaces it with its stub, and the instructor can still read the answers in formgrader.
+- ``LockTeachingCells`` marks every other code cell read-only, so that ``nbgrader autograde``
+  restores it from the gradebook: grading depends on nothing a student wrote outside solution cells.
+
+And one for ``autograde``: ``RestoreCells`` is nbgrader's ``OverwriteCells`` with a sturdier way
+of putting deleted test cells back (nbgrader's own fails when the cell before it is read-only).
+"""
+
+from nbformat.v4 import new_code_cell
+from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
+from traitlets import Unicode, default
+
+from instructor.course import ROOT, current_ref, repository_url
+
+SETUP_SOURCE = """\
+# Set-up: make the course library, course_utils, importable wherever this notebook runs.
+import importlib
+import subprocess
+import sys
+
+COURSE_REPOSITORY = "{repository}"
+COURSE_REF = "{ref}"  # the commit these notebooks were released from
+COURSE_PACKAGE = f"course-utils @ git+{{COURSE_REPOSITORY}}@{{COURSE_REF}}"
+
+if importlib.util.find_spec("course_utils") is None:
+    if "google.colab" in sys.modules:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", COURSE_PACKAGE], check=True)
+        importlib.invalidate_caches()
+    else:
+        raise ModuleNotFoundError(
+            "This notebook needs the course library, course_utils. Install it with\\n"
+            f"    pip install '{{COURSE_PACKAGE}}'\\n"
+            "or open the notebook from the course website with the Binder or Colab button."
+        )
+"""
+
+
+def readonly(grade_id: str) -> dict:
+    """nbgrader metadata of a read-only cell."""
+    return {
+        "grade": False,
+        "solution": False,
+        "locked": True,
+        "task": False,
+        "grade_id": grade_id,
+        "schema_version": 3,
+    }
+
+
+class CourseSetupCell(NbGraderPreprocessor):
+    """Insert the set-up cell (read-only, ``chN-setup``) at the top of the notebook."""
+
+    repository = Unicode(help="Repository that Colab installs course_utils from.").tag(config=True)
+    ref = Unicode(help="Tag or commit that Colab installs course_utils at.").tag(config=True)
+
+    @default("repository")
+    def _repository(self):
+        return repository_url(ROOT)
+
+    @default("ref")
+    def _ref(self):
+        return current_ref(ROOT)
+
+    def preprocess(self, nb, resources):
+        assignment = resources["nbgrader"]["assignment"]
+        source = SETUP_SOURCE.format(repository=self.repository, ref=self.ref)
+        cell = new_code_cell(source, metadata={"nbgrader": readonly(f"{assignment}-setup")})
+        nb.cells.insert(0, cell)
+        return nb, resources
+
+
+class WrittenAnswers(NbGraderPreprocessor):
+    """Make ungraded markdown solution cells (model answers) graded with 0 points."""
+
+    def preprocess(self, nb, resources):
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "markdown" and meta.get("solution") and not meta.get("grade"):
+                meta.update(grade=True, points=0)
+        return nb, resources
+
+
+class LockTeachingCells(NbGraderPreprocessor):
+    """Make each code cell without nbgrader metadata read-only, as ``chN-code-K``."""
+
+    def preprocess(self, nb, resources):
+        assignment = resources["nbgrader"]["assignment"]
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and "nbgrader" not in cell.metadata:
+                cell.metadata["nbgrader"] = readonly(f"{assignment}-code-{index}")
+        return nb, resources
+
+
+class RestoreCells(OverwriteCells):
+    """``OverwriteCells`` that puts a deleted test cell back after the nearest cell still there."""
+
+    def add_missing_grade_cells(self, nb, resources):
+        source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        order = [cell.name for cell in source.source_cells]
+        solutions = {cell.name for cell in source.solution_cells}
+        for grade_cell in source.grade_cells:
+            present = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells]
+            if grade_cell.name in present:
+                continue
+            self.log.warning(
+                "Missing grade cell %s encountered, adding to notebook", grade_cell.name
+            )
+            before = order[: order.index(grade_cell.name)]
+            anchors = [present.index(name) for name in before if name in present]
+            position = max(anchors) + 1 if anchors else 0
+            cell = source.source_cells[order.index(grade_cell.name)]
+            restored = self.missing_cell_transform(
+                cell, grade_cell.max_score, is_solution=grade_cell.name in solutions
+            )
+            nb.cells.insert(position, restored)
+        return nb, resources

@@ -1,0 +1,230 @@
+"""``make release``: nbgrader's ``generate_assignment`` for every chapter, and the release check."""
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config.loader import PyFileConfigLoader
+
+from instructor.course import (
+    ROOT,
+    SOURCE_DIRECTORY,
+    Chapter,
+    current_ref,
+    repository_url,
+    uncommitted_library,
+)
+
+MANIFEST = ".manifest.json"
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+MARKERS = (
+    "BEGIN SOLUTION",
+    "END SOLUTION",
+    "BEGIN HIDDEN TESTS",
+    "END HIDDEN TESTS",
+    "Model answer",
+)
+
+
+def nbgrader_api(course_root: Path, **config) -> NbGraderAPI:
+    """nbgrader's API, configured by the repository's ``nbgrader_config.py``, for ``course_root``."""
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    cfg.CourseDirectory.root = str(course_root)
+    for key, value in config.items():  # e.g. CourseSetupCell__ref="v1.0"
+        section, name = key.split("__")
+        cfg[section][name] = value
+    return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def release_files(release: Path) -> dict[str, str]:
+    """Checksums of everything in the release folder but the manifest."""
+    files = sorted(p for p in release.rglob("*") if p.is_file() and p.name != MANIFEST)
+    return {str(p.relative_to(release)): sha256(p) for p in files}
+
+
+def hand_edits(release: Path) -> list[str]:
+    """Files in ``release`` that differ from what the last ``make release`` wrote there."""
+    files = release_files(release) if release.exists() else {}
+    manifest = release / MANIFEST
+    written = json.loads(manifest.read_text())["files"] if manifest.exists() else {}
+    changed = [
+        f"{name} (edited)" for name in files if name in written and files[name] != written[name]
+    ]
+    added = [f"{name} (not written by make release)" for name in files if name not in written]
+    removed = [f"{name} (deleted)" for name in written if name not in files]
+    return changed + added + removed
+
+
+def release(chapters: list[Chapter], course_root: Path = ROOT, ref: str | None = None, force=False):
+    """Write the student version of every chapter to ``course_root/release``; return that folder."""
+    out = course_root / "release"
+    edits = hand_edits(out)
+    if edits and not force:
+        raise SystemExit(
+            "release/ was changed by hand since `make release` wrote it:\n  "
+            + "\n  ".join(edits)
+            + "\nKeep those changes elsewhere, or run `make release FORCE=1` to overwrite them."
+        )
+    if ref is None:
+        ref = current_ref(ROOT)
+        if uncommitted_library(ROOT):
+            print(f"Warning: course_utils has uncommitted changes; Colab will install {ref[:12]}.")
+    api = nbgrader_api(course_root, CourseSetupCell__ref=ref)
+    for chapter in chapters:
+        staged = course_root / SOURCE_DIRECTORY / chapter.assignment
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir(parents=True)
+        shutil.copy(chapter.path, staged / chapter.path.name)
+        shutil.rmtree(out / chapter.assignment, ignore_errors=True)
+        result = api.generate_assignment(chapter.assignment, force=True)
+        if not result["success"]:
+            raise SystemExit(
+                f"nbgrader generate_assignment {chapter.assignment} failed:\n"
+                f"{result.get('log', '')}\n{result.get('error', '')}"
+            )
+    manifest = {"ref": ref, "files": release_files(out)}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return out
+
+
+def nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def secret_lines(notebook) -> set[str]:
+    """Lines of solutions, hidden tests and model answers that appear nowhere else in the chapter."""
+    secret, public = set(), set()
+    for cell in notebook.cells:
+        if nbgrader(cell).get("solution") and cell.cell_type == "markdown":
+            hidden, shown = cell.source, ""
+        else:
+            regions = SOLUTION.findall(cell.source) + HIDDEN.findall(cell.source)
+            hidden, shown = "\n".join(regions), HIDDEN.sub("", SOLUTION.sub("", cell.source))
+        secret.update(line.strip() for line in hidden.splitlines())
+        public.update(line.strip() for line in shown.splitlines())
+    return {line for line in secret - public if len(line) >= 8 and not line.startswith("#")}
+
+
+def test_points(notebook) -> dict[str, float]:
+    """Points of each autograded test cell, by grade_id."""
+    tests = [nbgrader(c) for c in notebook.cells if nbgrader(c).get("grade")]
+    return {m.get("grade_id"): m.get("points") for m in tests if not m.get("solution")}
+
+
+def check_source(chapter: Chapter) -> list[str]:
+    """Problems with a chapter's exercise as authored (see CONTRIBUTING.md)."""
+    problems, notebook = [], nbformat.read(chapter.path, as_version=4)
+    graded = [c for c in notebook.cells if nbgrader(c).get("grade")]
+    solutions = [c for c in notebook.cells if nbgrader(c).get("solution")]
+    if not graded or not any(nbgrader(c).get("solution") is False for c in graded):
+        problems.append("no graded test cell: every chapter has one exercise in nbgrader's format")
+    if not any(c.cell_type == "code" for c in solutions):
+        problems.append("no solution code cell (### BEGIN SOLUTION … ### END SOLUTION)")
+    for index, cell in enumerate(notebook.cells):
+        meta, where = nbgrader(cell), f"cell {index}"
+        if not meta:
+            continue
+        if not meta.get("grade_id"):
+            problems.append(f"{where}: nbgrader cell without a grade_id")
+        if meta.get("grade") and not meta.get("points", 0) > 0:
+            problems.append(f"{where} ({meta.get('grade_id')}): graded cell without points")
+        if meta.get("solution") and cell.cell_type == "code":
+            if not SOLUTION.search(cell.source):
+                problems.append(f"{where}: solution cell without ### BEGIN/END SOLUTION")
+            if "hide-input" not in cell.metadata.get("tags", []):
+                problems.append(
+                    f"{where}: solution cell not tagged hide-input (unfolded on the site)"
+                )
+            if cell.metadata.get("mystnb", {}).get("code_prompt_show") != "Show solution":
+                problems.append(f"{where}: solution cell without mystnb code_prompt_show")
+        if meta.get("solution") and cell.cell_type == "markdown":
+            if not re.search(r"\{admonition\}.*\n:class: dropdown", cell.source):
+                problems.append(f"{where}: model answer not in a dropdown admonition")
+        if cell.source.count("BEGIN HIDDEN TESTS") != cell.source.count("END HIDDEN TESTS"):
+            problems.append(f"{where}: unbalanced BEGIN/END HIDDEN TESTS")
+    return problems
+
+
+def check_release(chapter: Chapter, release: Path, ref: str) -> list[str]:
+    """Problems with a chapter's student version: anything secret left, or anything lost."""
+    path = release / chapter.assignment / chapter.path.name
+    if not path.exists():
+        return [f"{path} is missing: run `make release`"]
+    problems = []
+    source = nbformat.read(chapter.path, as_version=4)
+    student = nbformat.read(path, as_version=4)
+    secrets = secret_lines(source)
+    for index, cell in enumerate(student.cells):
+        where = f"cell {index}"
+        for marker in MARKERS:
+            if marker in cell.source:
+                problems.append(f"{where}: {marker!r} survived")
+        for line in {line.strip() for line in cell.source.splitlines()} & secrets:
+            problems.append(f"{where}: solution, hidden test or model answer survived: {line!r}")
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count):
+            problems.append(f"{where}: has outputs")
+        meta = nbgrader(cell)
+        if cell.cell_type == "code" and not meta.get("grade_id"):
+            problems.append(f"{where}: code cell without nbgrader id (not restored when grading)")
+        if cell.cell_type == "code" and not meta.get("solution") and not meta.get("locked"):
+            problems.append(f"{where}: a code cell students write in is not a solution cell")
+    points, released = test_points(source), test_points(student)
+    if released != points:
+        problems.append(f"graded cells and points {released} differ from the chapter's {points}")
+    setup = student.cells[0].source if student.cells else ""
+    if not setup.startswith("# Set-up") or f'COURSE_REF = "{ref}"' not in setup:
+        problems.append(f"the first cell is not the set-up cell pinned to {ref}")
+    return problems
+
+
+def check(chapters: list[Chapter], course_root: Path = ROOT) -> dict[str, list[str]]:
+    """Every problem with the chapters' exercises and their release, by chapter (empty: all good)."""
+    release = course_root / "release"
+    manifest = release / MANIFEST
+    ref = json.loads(manifest.read_text())["ref"] if manifest.exists() else "?"
+    report = {}
+    ids = {}
+    for chapter in chapters:
+        problems = check_source(chapter) + check_release(chapter, release, ref)
+        for cell in nbformat.read(chapter.path, as_version=4).cells:
+            grade_id = nbgrader(cell).get("grade_id")
+            if grade_id and ids.setdefault(grade_id, chapter.stem) != chapter.stem:
+                problems.append(f"grade_id {grade_id!r} is also used in {ids[grade_id]}")
+        report[chapter.stem] = problems
+    if not manifest.exists():
+        report["release"] = ["release/.manifest.json is missing: run `make release`"]
+    return report
+
+
+STUDENT_README = """# Student notebooks: Reversing Convolutions to VAEs
+
+This branch is written by the course's release workflow: do not edit it by hand. It holds the
+student version of every chapter (`chapters/`), which the Binder and Colab buttons on the course
+website open, and the Binder set-up, which installs the course library at commit `{ref}`.
+"""
+
+
+def student_tree(course_root: Path, out: Path) -> Path:
+    """The student branch: released notebooks at the site's paths, and a Binder set-up pinned to them."""
+    release = course_root / "release"
+    ref = json.loads((release / MANIFEST).read_text())["ref"]
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "binder").mkdir(parents=True)
+    for notebook in sorted(release.glob("ch*/*.ipynb")):
+        (out / "chapters").mkdir(exist_ok=True)
+        shutil.copy(notebook, out / "chapters" / notebook.name)
+    requirements = (ROOT / "binder" / "requirements.txt").read_text()
+    pinned = f"course-utils @ git+{repository_url(ROOT)}@{ref}\n"
+    (out / "binder" / "requirements.txt").write_text(requirements + pinned)
+    (out / "README.md").write_text(STUDENT_README.format(ref=ref))
+    return out

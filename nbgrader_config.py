@@ -1,0 +1,51 @@
+"""nbgrader configuration: one assignment per chapter (``ch1`` … ``ch6``), course root = this folder.
+
+``make release`` stages ``chapters/NN_name.ipynb`` as ``_build/nbgrader/source/chN/NN_name.ipynb``
+and runs nbgrader's ``generate_assignment``, which writes ``release/chN/NN_name.ipynb``. Submissions
+go in ``submitted/<student>/chN/``; ``make autograde CHAPTER=N`` grades them. See README.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nbgrader.converters import Autograde, GenerateAssignment  # noqa: E402
+from nbgrader.preprocessors import OverwriteCells  # noqa: E402
+
+from instructor.course import SOURCE_DIRECTORY  # noqa: E402
+from instructor.preprocessors import (  # noqa: E402
+    CourseSetupCell,
+    LockTeachingCells,
+    RestoreCells,
+    WrittenAnswers,
+)
+
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = "reversing-convolutions"
+c.CourseDirectory.source_directory = SOURCE_DIRECTORY
+c.CourseDirectory.release_directory = "release"
+
+# Student version: a set-up cell on top, every teaching code cell read-only, model answers as
+# 0-point written answers (nbgrader rejects an ungraded markdown solution cell), then nbgrader's own
+# steps (stub the solutions, drop hidden tests, clear outputs, record checksums in the gradebook).
+c.GenerateAssignment.preprocessors = [
+    LockTeachingCells,
+    CourseSetupCell,
+    WrittenAnswers,
+    *GenerateAssignment.class_traits()["preprocessors"].default(),
+]
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Autograding: a deleted test cell comes back from the gradebook and is graded (RestoreCells is
+# nbgrader's OverwriteCells, which restores edited read-only cells, with a sturdier re-insertion).
+# A cell may run for 60 s instead of nbgrader's 30: in fast mode the slowest cell (a short training
+# run) takes seconds, so 60 s leaves room for a busy machine while still bounding an endless loop.
+c.RestoreCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    RestoreCells if cls is OverwriteCells else cls
+    for cls in Autograde.class_traits()["sanitize_preprocessors"].default()
+]
+c.Execute.timeout = 60

@@ -1,0 +1,232 @@
+"""Autograding with nbgrader, end to end: real notebooks released, submitted, graded, reported.
+
+The test chapter (tests/fixtures/00_exercise.ipynb: two parts worth 2 and 3 points) takes every
+kind of broken submission in one batch; each real chapter with an exercise is graded for its
+instructor solution, its untouched student version, and a student version whose tests were deleted.
+"""
+
+import csv
+
+import nbformat
+import pytest
+from submissions import (
+    FIXTURE,
+    delete,
+    edit,
+    graded_points,
+    released,
+    solved,
+    student_version,
+    submit,
+)
+
+from instructor import course
+from instructor.grading import autograde, snapshot
+
+pytestmark = pytest.mark.slow
+
+#: nbgrader_config.py's per-cell timeout is 60 s; the endless loop need not cost that much here.
+TIMEOUT = 30
+
+
+def fixture_batch(root):
+    """Every kind of submission of the test chapter, with the points each must get."""
+    blank = student_version(root, FIXTURE)
+    full = solved(root, FIXTURE)
+    wrong_stride = (
+        "def output_size(n, kernel, stride=1, padding=0):\n    return n + 2 * padding - kernel + 1"
+    )
+    return {
+        "full": (full, {"ch0-output-size-tests": 2, "ch0-flip-tests": 3}),
+        "blank": (blank, {"ch0-output-size-tests": 0, "ch0-flip-tests": 0}),
+        "partial": (
+            solved(root, FIXTURE, only={"ch0-flip"}),
+            {"ch0-output-size-tests": 0, "ch0-flip-tests": 3},
+        ),
+        # a test cell edited to pass: nbgrader restores it, and the stub fails it
+        "edited-test": (
+            edit(blank, "ch0-output-size-tests", "pass"),
+            {"ch0-output-size-tests": 0, "ch0-flip-tests": 0},
+        ),
+        # a helper cell edited so that the hidden tests only try stride 1: restored too
+        "edited-helper": (
+            edit(
+                edit(full, "ch0-code-2", "SIZES = [(28, 3, 1, 0)]"), "ch0-output-size", wrong_stride
+            ),
+            {"ch0-output-size-tests": 0, "ch0-flip-tests": 3},
+        ),
+        "deleted-test": (
+            delete(blank, "ch0-flip-tests"),
+            {"ch0-output-size-tests": 0, "ch0-flip-tests": 0},
+        ),
+        # nbgrader's own OverwriteCells fails here: the cell before the deleted test is gone too
+        "deleted-part": (
+            delete(full, "ch0-output-size", "ch0-output-size-tests"),
+            {"ch0-output-size-tests": 0, "ch0-flip-tests": 3},
+        ),
+        "deleted-solution": (
+            delete(full, "ch0-flip"),
+            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
+        ),
+        "endless-loop": (
+            edit(full, "ch0-flip", "while True:\n    pass"),
+            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
+        ),
+        "import-error": (
+            edit(
+                full,
+                "ch0-output-size",
+                "import course_utils.no_such_module\n" + full.cells[5].source,
+            ),
+            {"ch0-output-size-tests": 0, "ch0-flip-tests": 3},
+        ),
+        "syntax-error": (
+            edit(full, "ch0-flip", "def flip(kernel)\n    return kernel"),
+            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = released([FIXTURE], tmp_path_factory.mktemp("course"))
+    batch = fixture_batch(root)
+    for student, (notebook, _) in batch.items():
+        submit(root, FIXTURE, student, notebook)
+    submit(root, FIXTURE, "not-json", "{ this is not a notebook")
+    before = snapshot(root / "submitted")
+    results = autograde(FIXTURE, root, timeout=TIMEOUT)
+    return root, batch, {r.student: r for r in results}, before
+
+
+def test_the_fixture_submissions_are_what_they_claim(graded):
+    root, batch, _, _ = graded
+    assert "### BEGIN SOLUTION" in batch["full"][0].cells[5].source
+    assert batch["full"][0].cells[5].metadata["nbgrader"]["grade_id"] == "ch0-output-size"
+    assert "raise NotImplementedError()" in batch["blank"][0].cells[5].source
+    assert nbformat.read(FIXTURE.path, 4).cells[1].source in batch["full"][0].cells[2].source
+
+
+@pytest.mark.parametrize(
+    "student",
+    [
+        "full",
+        "blank",
+        "partial",
+        "edited-test",
+        "edited-helper",
+        "deleted-test",
+        "deleted-part",
+        "deleted-solution",
+        "endless-loop",
+        "import-error",
+        "syntax-error",
+    ],
+)
+def test_each_submission_gets_exactly_its_points(graded, student):
+    _, batch, results, _ = graded
+    result, expected = results[student], batch[student][1]
+    assert result.graded, result.problems
+    assert result.points == expected, result.problems
+    assert result.max_points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 3}
+
+
+@pytest.mark.parametrize(
+    ("student", "reported"),
+    [
+        ("edited-test", "ch0-output-size-tests: edited, restored"),
+        ("edited-helper", "ch0-code-2: edited, restored"),
+        ("deleted-test", "ch0-flip-tests: deleted, restored"),
+        ("deleted-part", "ch0-output-size-tests: deleted, restored"),
+        ("endless-loop", "ch0-flip: CellTimeoutError"),
+        ("import-error", "ch0-output-size: ModuleNotFoundError"),
+        ("syntax-error", "ch0-flip: SyntaxError"),
+        ("blank", "ch0-flip-tests: NotImplementedError"),
+    ],
+)
+def test_what_broke_is_reported(graded, student, reported):
+    assert any(p.startswith(reported) for p in graded[2][student].problems), graded[2][
+        student
+    ].problems
+
+
+def test_a_clean_submission_reports_nothing(graded):
+    assert graded[2]["full"].problems == []
+
+
+def test_an_unreadable_notebook_is_reported_and_the_batch_goes_on(graded):
+    _, batch, results, _ = graded
+    assert not results["not-json"].graded
+    assert any("unreadable" in p for p in results["not-json"].problems)
+    assert set(results) == set(batch) | {"not-json"}
+
+
+def test_submissions_are_never_modified(graded):
+    root, _, _, before = graded
+    assert snapshot(root / "submitted") == before
+
+
+def test_grades_table_and_feedback(graded):
+    root, batch, results, _ = graded
+    with (root / "grades" / "ch0.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == set(results)
+    for student, (_, expected) in batch.items():
+        row = rows[student]
+        assert {cell: float(row[cell]) for cell in expected} == expected
+        assert float(row["score"]) == sum(expected.values()) and float(row["max_score"]) == 5
+        assert (root / "feedback" / student / "ch0" / "00_exercise.html").exists()
+    assert rows["not-json"]["score"] == "" and "unreadable" in rows["not-json"]["problems"]
+    for student, result in results.items():
+        print(f"autograde time, {student}: {result.seconds:.1f} s")
+
+
+def test_configured_timeout_is_raised_from_nbgraders_default():
+    from nbgrader.preprocessors import Execute
+
+    from instructor.release import nbgrader_api
+
+    configured = nbgrader_api(course.ROOT).config.Execute.timeout
+    assert configured > Execute.class_traits()["timeout"].default() == 30
+
+
+# Real chapters: every chapter with an exercise, found from _toc.yml.
+CHAPTERS = course.chapters()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
+def test_real_chapter_grades_solution_full_and_student_version_zero(chapter, tmp_path):
+    points = graded_points(chapter)
+    if not points:
+        pytest.skip(f"{chapter.stem} has no exercise yet (test_release fails for it)")
+    root = released([chapter], tmp_path)
+    tests_deleted = delete(student_version(root, chapter), *points)
+    submit(root, chapter, "solution", solved(root, chapter))
+    submit(root, chapter, "untouched", student_version(root, chapter))
+    submit(root, chapter, "tests-deleted", tests_deleted)
+    solutions = [
+        c
+        for c in nbformat.read(chapter.path, 4).cells
+        if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"
+    ]
+    first_part = {}
+    if len(solutions) > 1:  # first part only: the tests between the first and second solution pass
+        source = nbformat.read(chapter.path, 4).cells
+        start, stop = source.index(solutions[0]), source.index(solutions[1])
+        first = [
+            c.metadata["nbgrader"]["grade_id"]
+            for c in source[start:stop]
+            if c.metadata.get("nbgrader", {}).get("grade_id") in points
+        ]
+        first_part = {cell: points[cell] if cell in first else 0 for cell in points}
+        only = {solutions[0].metadata["nbgrader"]["grade_id"]}
+        submit(root, chapter, "first-part", solved(root, chapter, only=only))
+    results = {r.student: r for r in autograde(chapter, root)}
+    for student, result in results.items():
+        print(f"{chapter.stem}, {student}: {result.score:g} points in {result.seconds:.1f} s")
+    assert results["solution"].points == points, results["solution"].problems
+    assert results["untouched"].points == dict.fromkeys(points, 0)
+    assert results["tests-deleted"].points == dict.fromkeys(points, 0)
+    assert all(f"{cell}: deleted, restored" in results["tests-deleted"].problems for cell in points)
+    if first_part:
+        assert results["first-part"].points == first_part, results["first-part"].problems

@@ -1,0 +1,209 @@
+"""The auto-encoder: shapes, the mirror, the bottleneck and ``to_intensities``."""
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.losses import ASSUMPTIONS
+from course_utils.models import AutoEncoder, code_side, conv_decoder, conv_encoder, to_intensities
+
+CONFIGS = [
+    # (keyword arguments, image side, channels)
+    (dict(hid_channels=(16, 32), code_channels=4, kernel_size=3), 28, 1),
+    (dict(hid_channels=8, code_channels=2, kernel_size=5), 28, 1),
+    (dict(hid_channels=(8, 8, 8), code_channels=4, kernel_size=3), 32, 3),
+    (dict(hid_channels=8, code_channels=4, kernel_size=3, stride=2), 32, 1),
+    (dict(hid_channels=(8, 16), code_channels=4, kernel_size=3, pooling=1, stride=2), 32, 1),
+    (dict(hid_channels=(16, 32), code_channels=8, kernel_size=3, code_size=16), 28, 1),
+    (dict(hid_channels=8, code_channels=4, kernel_size=3, code_size=5, image_size=20), 20, 2),
+]
+
+
+def _model(kwargs, channels=1, **extra):
+    torch.manual_seed(0)
+    return AutoEncoder(channels, **kwargs, **extra)
+
+
+@pytest.mark.parametrize("kwargs, side, channels", CONFIGS)
+def test_input_shape_is_restored(kwargs, side, channels):
+    model = _model(kwargs, channels)
+    x = torch.rand(3, channels, side, side)
+    assert model.restores(side)
+    assert model(x).shape == x.shape
+
+
+@pytest.mark.parametrize("kwargs, side, channels", CONFIGS[:5])
+def test_restores_says_which_sizes_come_back(kwargs, side, channels):
+    model = _model(kwargs, channels)
+    for size in range(16, 37):
+        out = model(torch.rand(1, channels, size, size))
+        assert model.restores(size) == (out.shape[-2:] == (size, size)), size
+
+
+@pytest.mark.parametrize("kwargs, side, channels", CONFIGS)
+def test_code_is_a_bottleneck(kwargs, side, channels):
+    model = _model(kwargs, channels)
+    x = torch.rand(2, channels, side, side)
+    code = model.encode(x)
+    assert code[0].numel() < x[0].numel()
+    if "code_size" in kwargs:
+        assert code.shape == (2, kwargs["code_size"])
+    else:
+        stages = len(torch.atleast_1d(torch.tensor(kwargs["hid_channels"])))
+        n = code_side(
+            side, stages, kwargs["kernel_size"], kwargs.get("stride", 1), kwargs.get("pooling", 2)
+        )
+        assert code.shape == (2, kwargs["code_channels"], n, n)
+
+
+def test_stated_bottleneck_sizes():
+    """The chapters' models: 784 pixels into 4×7×7 = 196 numbers, or into 16."""
+    x = torch.rand(1, 1, 28, 28)
+    conv = AutoEncoder(1, (16, 32), 4, 3)
+    assert conv.encode(x).shape == (1, 4, 7, 7)
+    linear = AutoEncoder(1, (16, 32), 8, 3, code_size=16)
+    assert linear.encode(x).shape == (1, 16)
+
+
+MIRROR = {
+    nn.Conv2d: nn.ConvTranspose2d,
+    nn.AvgPool2d: nn.Upsample,
+    nn.Linear: nn.Linear,
+    nn.Flatten: nn.Unflatten,
+    nn.ReLU: nn.ReLU,
+    nn.PReLU: nn.PReLU,
+}
+
+
+@pytest.mark.parametrize("kwargs, side, channels", CONFIGS)
+def test_decoder_mirrors_encoder_layer_for_layer(kwargs, side, channels):
+    model = _model(kwargs, channels)
+    encoder, decoder = list(model.encoder), list(reversed(model.decoder))
+    assert len(encoder) == len(decoder)
+    for down, up in zip(encoder, decoder, strict=True):
+        assert type(up) is MIRROR[type(down)], (down, up)
+        if isinstance(down, nn.Conv2d):  # the transpose has the same weight shape, in ↔ out
+            assert up.weight.shape == down.weight.shape
+            assert (up.stride, up.padding) == (down.stride, down.padding)
+        if isinstance(down, nn.Linear):
+            assert up.weight.shape == down.weight.T.shape
+        if isinstance(down, nn.AvgPool2d):
+            assert up.scale_factor == down.kernel_size
+
+
+@pytest.mark.parametrize("kwargs, side, channels", CONFIGS)
+def test_no_activation_at_either_end(kwargs, side, channels):
+    model = _model(kwargs, channels)
+    weighted = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    assert isinstance(model.encoder[-1], weighted)
+    assert isinstance(model.decoder[-1], weighted)
+    with torch.no_grad():  # so both can be negative and above one: logits, not squashed values
+        model.decoder[-1].bias.fill_(-5.0)
+        assert (model(torch.rand(2, channels, side, side)) < 0).all()
+        model.decoder[-1].bias.fill_(5.0)
+        assert (model(torch.rand(2, channels, side, side)) > 1).all()
+
+
+def test_weights_are_not_shared_and_activations_are_copies():
+    model = AutoEncoder(1, (4, 8), 2, 3, activation=nn.PReLU())
+    prelus = [m for m in model.modules() if isinstance(m, nn.PReLU)]
+    assert len(prelus) == 4
+    assert len({id(p.weight) for p in prelus}) == 4
+    pointers = [p.data_ptr() for p in model.parameters()]
+    assert len(set(pointers)) == len(pointers)
+
+
+def test_builders_keep_their_signature():
+    encoder = conv_encoder(1, (8, 16), 4, 3)
+    decoder = conv_decoder(1, (8, 16), 4, 3)
+    x = torch.rand(2, 1, 28, 28)
+    assert decoder(encoder(x)).shape == x.shape
+    assert conv_encoder(1, 8, 6, 3, 1, 2, nn.ReLU())(x).shape == (2, 6, 14, 14)
+
+
+def test_even_kernel_and_unrestorable_image_size_are_refused():
+    with pytest.raises(ValueError, match="odd"):
+        AutoEncoder(1, 8, 4, 4)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        AutoEncoder(1, (8, 8), 4, 3, code_size=8, image_size=30)
+
+
+# ---------------------------------------------------------------- to_intensities and reconstruct
+
+
+def _logits():
+    torch.manual_seed(1)
+    return torch.randn(6, 1, 5, 5) * 3
+
+
+def test_gauss_is_the_identity_unless_clamped():
+    logits = _logits()
+    out = to_intensities(logits, "gauss")
+    assert torch.equal(out, logits) and out.data_ptr() != logits.data_ptr()
+    assert torch.equal(to_intensities(logits, "gauss", clamp=True), logits.clamp(0, 1))
+
+
+def test_truncated_clamps_bernoulli_squashes_binary_thresholds():
+    logits = _logits()
+    assert torch.equal(to_intensities(logits, "truncated"), torch.clamp(logits, 0, 1))
+    bern = to_intensities(logits, "bernoulli")
+    assert torch.allclose(bern, 1 / (1 + torch.exp(-logits)))
+    binary = to_intensities(logits, "binary")
+    assert set(binary.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(binary.bool(), 1 / (1 + torch.exp(-logits)) > 0.5)
+    assert binary.dtype == logits.dtype
+
+
+@pytest.mark.parametrize("assumption", ["truncated", "bernoulli", "binary"])
+def test_intensities_land_in_the_unit_interval(assumption):
+    out = to_intensities(_logits() * 100, assumption)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_rescaling_is_per_image_never_per_batch():
+    logits = _logits()
+    logits[0] *= 50  # one image with a huge range must not squash the others
+    out = to_intensities(logits, "gauss", rescale=True)
+    flat = out.flatten(1)
+    assert torch.allclose(flat.min(1).values, torch.zeros(6))
+    assert torch.allclose(flat.max(1).values, torch.ones(6))
+    for i in range(6):
+        alone = to_intensities(logits[i : i + 1], "gauss", rescale=True)
+        assert torch.allclose(out[i : i + 1], alone)
+        low, high = logits[i].min(), logits[i].max()
+        assert torch.allclose(out[i], (logits[i] - low) / (high - low))
+    flat_image = torch.full((1, 1, 4, 4), 0.3)
+    assert torch.isfinite(to_intensities(flat_image, "gauss", rescale=True)).all()
+
+
+@pytest.mark.parametrize("assumption", ASSUMPTIONS)
+def test_never_in_place(assumption):
+    logits = _logits()
+    before = logits.clone()
+    out = to_intensities(logits, assumption, clamp=True, rescale=True)
+    assert torch.equal(logits, before)
+    out.add_(1)  # writing to the result leaves the logits alone
+    assert torch.equal(logits, before)
+
+
+def test_unknown_assumption_lists_the_valid_ones():
+    for call in (
+        lambda: to_intensities(_logits(), "gaussian"),
+        lambda: AutoEncoder(1, 8, 4, 3, assumption="poisson"),
+    ):
+        with pytest.raises(ValueError) as error:
+            call()
+        for name in ASSUMPTIONS:
+            assert repr(name) in str(error.value)
+    with pytest.raises(ValueError, match="no assumption"):
+        AutoEncoder(1, 8, 4, 3).to_intensities(_logits())
+
+
+@pytest.mark.parametrize("assumption", ASSUMPTIONS)
+def test_reconstruct_is_encode_decode_intensities(assumption):
+    model = _model(CONFIGS[0][0], assumption=assumption)
+    x = torch.rand(4, 1, 28, 28)
+    out = model.reconstruct(x)
+    assert not out.requires_grad
+    assert out.shape == x.shape
+    assert torch.equal(out, to_intensities(model.decode(model.encode(x)), assumption).detach())

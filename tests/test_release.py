@@ -1,0 +1,224 @@
+"""The student release: nbgrader's generate_assignment for every chapter, and the release check."""
+
+import importlib.util
+import subprocess
+import sys
+import types
+
+import nbformat
+import pytest
+from submissions import FIXTURE, grade_id, released, student_version
+
+from instructor import course
+from instructor.release import (
+    check,
+    check_release,
+    check_source,
+    hand_edits,
+    release,
+    secret_lines,
+    student_tree,
+)
+
+REF = "0123456789abcdef"
+CHAPTERS = course.chapters()
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """Every chapter in ``_toc.yml``, released into a scratch course root."""
+    return released(CHAPTERS, tmp_path_factory.mktemp("course"), ref=REF)
+
+
+@pytest.fixture(scope="module")
+def fixture_course(tmp_path_factory):
+    return released([FIXTURE], tmp_path_factory.mktemp("fixture"), ref=REF)
+
+
+def test_toc_gives_one_assignment_per_chapter():
+    assert [c.assignment for c in CHAPTERS] == [f"ch{n}" for n in range(1, 7)]
+    assert course.find_chapter("01").stem == course.find_chapter("ch1").stem == CHAPTERS[0].stem
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
+def test_chapter_has_an_exercise_and_a_clean_student_version(real, chapter):
+    problems = check_source(chapter) + check_release(chapter, real / "release", REF)
+    assert not problems, f"{chapter.stem}: release check failed:\n  " + "\n  ".join(problems)
+
+
+def test_grade_ids_are_unique_across_the_course(real):
+    duplicates = [p for found in check(CHAPTERS, real).values() for p in found if "also used" in p]
+    assert not duplicates
+
+
+@pytest.mark.parametrize("chapter", [FIXTURE, *CHAPTERS], ids=lambda c: c.stem)
+def test_student_version_keeps_the_teaching_and_stubs_the_rest(real, fixture_course, chapter):
+    root = fixture_course if chapter is FIXTURE else real
+    source, student = nbformat.read(chapter.path, 4), student_version(root, chapter)
+    assert student.cells[0].source.startswith("# Set-up")
+    by_id = {grade_id(c): c for c in student.cells}
+    kept = [c for c in student.cells[1:] if "nbgrader" not in c.metadata or not grade_id(c)]
+    teaching = [c for c in source.cells if "nbgrader" not in c.metadata]
+    # teaching text and helper code survive verbatim and in order
+    assert [c.source for c in teaching if c.cell_type == "markdown"] == [
+        c.source for c in kept if c.cell_type == "markdown"
+    ]
+    helpers = [c for c in student.cells[1:] if "-code-" in (grade_id(c) or "")]
+    assert [c.source for c in helpers] == [c.source for c in teaching if c.cell_type == "code"]
+    assert all(c.metadata["nbgrader"]["locked"] for c in helpers)
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            stub = by_id[meta["grade_id"]].source
+            assert "raise NotImplementedError()" in stub
+            outside = cell.source.split("### BEGIN SOLUTION")[0].rstrip()
+            assert stub.startswith(outside), "the signature and docstring stay for students"
+        if meta.get("solution") and cell.cell_type == "markdown":
+            assert by_id[meta["grade_id"]].source == "YOUR ANSWER HERE"
+    assert not any(c.get("outputs") or c.get("execution_count") for c in student.cells)
+    nbformat.validate(student)
+
+
+def test_fixture_release_passes_the_check(fixture_course):
+    assert check([FIXTURE], fixture_course) == {FIXTURE.stem: []}
+
+
+def test_hidden_tests_are_dropped_and_visible_tests_kept(fixture_course):
+    student = {grade_id(c): c.source for c in student_version(fixture_course, FIXTURE).cells}
+    assert "output_size(28, 3) == 26" in student["ch0-output-size-tests"]
+    assert "conv1d" not in student["ch0-output-size-tests"]
+    assert "flip(flip(k))" not in student["ch0-flip-tests"]
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "    return (n + 2 * padding - kernel) // stride + 1",  # a solution line
+        'assert torch.equal(flip(flip(k)), k), "flipping twice gives the kernel back"',  # hidden test
+        "The kernel visits every second position, so there are half as many outputs.",  # answer
+        "### BEGIN SOLUTION",
+    ],
+)
+def test_check_catches_anything_secret_that_survives(fixture_course, tmp_path, leak):
+    student = student_version(fixture_course, FIXTURE)
+    student.cells[-1].source += "\n" + leak
+    (tmp_path / "ch0").mkdir()
+    nbformat.write(student, tmp_path / "ch0" / FIXTURE.path.name)
+    problems = check_release(FIXTURE, tmp_path, REF)
+    assert problems and all("survived" in p for p in problems), problems
+
+
+def test_secret_lines_leave_out_what_students_see_anyway():
+    secrets = secret_lines(nbformat.read(FIXTURE.path, 4))
+    assert "return torch.flip(kernel, dims=(-2, -1))" in secrets
+    assert not any("def output_size" in line or "assert output_size(28" in line for line in secrets)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda meta: meta.pop("points"), "without points"),
+        (lambda meta: meta.pop("grade_id"), "without a grade_id"),
+        (lambda meta: meta.update(grade=False), "no graded test cell"),
+    ],
+)
+def test_check_catches_graded_cells_without_id_or_points(tmp_path, change, expected):
+    notebook = nbformat.read(FIXTURE.path, 4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            change(cell.metadata["nbgrader"])
+    nbformat.write(notebook, tmp_path / FIXTURE.path.name)
+    problems = check_source(course.Chapter(tmp_path / FIXTURE.path.name))
+    assert any(expected in p for p in problems), problems
+
+
+def test_check_fails_a_chapter_without_exercise(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 9. Soon")])
+    nbformat.write(notebook, tmp_path / "09_soon.ipynb")
+    problems = check_source(course.Chapter(tmp_path / "09_soon.ipynb"))
+    assert any("no graded test cell" in p for p in problems)
+
+
+def test_rerunning_refuses_to_overwrite_a_hand_edited_release(tmp_path):
+    root = released([FIXTURE], tmp_path, ref=REF)
+    release([FIXTURE], root, ref=REF)  # untouched: re-running is fine
+    path = root / "release" / "ch0" / FIXTURE.path.name
+    path.write_text(path.read_text().replace("Write `output_size`", "Write `output_size` now"))
+    assert hand_edits(root / "release") == [f"ch0/{FIXTURE.path.name} (edited)"]
+    with pytest.raises(SystemExit, match="changed by hand"):
+        release([FIXTURE], root, ref=REF)
+    assert "now" in path.read_text()
+    (root / "release" / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="notes.txt"):
+        release([FIXTURE], root, ref=REF)
+    release([FIXTURE], root, ref=REF, force=True)
+    assert "now" not in path.read_text() and hand_edits(root / "release") == []
+
+
+def test_nbgrader_command_line_reads_the_repository_config(tmp_path):
+    """Plain ``nbgrader generate_assignment``, run from the repository, makes the same student version."""
+    root = released([FIXTURE], tmp_path / "api", ref=REF)
+    cli = tmp_path / "cli"
+    staged = cli / course.SOURCE_DIRECTORY / "ch0"
+    staged.mkdir(parents=True)
+    staged.joinpath(FIXTURE.path.name).write_bytes(FIXTURE.path.read_bytes())
+    command = [sys.executable, "-m", "nbgrader", "generate_assignment", "ch0"]
+    command += [f"--CourseDirectory.root={cli}", f"--CourseSetupCell.ref={REF}"]
+    subprocess.run(command, cwd=course.ROOT, check=True, capture_output=True, timeout=300)
+    ours, theirs = student_version(root, FIXTURE), student_version(cli, FIXTURE)
+    assert [c.source for c in ours.cells] == [c.source for c in theirs.cells]
+
+
+def run_setup_cell(source, *, installed, colab):
+    """Run the set-up cell with ``course_utils`` (not) importable, in (not) Colab; return pip calls."""
+    calls = []
+    fake_subprocess = types.SimpleNamespace(run=lambda args, check: calls.append(args))
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        return (object() if installed else None) if name == "course_utils" else real_find_spec(name)
+
+    saved = dict(sys.modules)
+    try:
+        sys.modules["subprocess"] = fake_subprocess
+        if colab:
+            sys.modules["google.colab"] = types.ModuleType("google.colab")
+        importlib.util.find_spec = find_spec
+        exec(compile(source, "setup-cell", "exec"), {})
+    finally:
+        importlib.util.find_spec = real_find_spec
+        sys.modules.clear()
+        sys.modules.update(saved)
+    return calls
+
+
+def test_setup_cell_does_nothing_where_the_library_is_installed(fixture_course):
+    source = student_version(fixture_course, FIXTURE).cells[0].source
+    assert run_setup_cell(source, installed=True, colab=True) == []
+    exec(compile(source, "setup-cell", "exec"), {})  # really installed here: no error
+
+
+def test_setup_cell_installs_the_pinned_commit_in_colab(fixture_course):
+    source = student_version(fixture_course, FIXTURE).cells[0].source
+    [pip] = run_setup_cell(source, installed=False, colab=True)
+    url = course.repository_url()
+    assert pip[1:4] == ["-m", "pip", "install"]
+    assert pip[-1] == f"course-utils @ git+{url}@{REF}"
+
+
+def test_setup_cell_explains_what_to_do_elsewhere(fixture_course):
+    source = student_version(fixture_course, FIXTURE).cells[0].source
+    with pytest.raises(ModuleNotFoundError, match=f"pip install 'course-utils @ git.*@{REF}'"):
+        run_setup_cell(source, installed=False, colab=False)
+
+
+def test_student_tree_puts_notebooks_at_the_site_paths(fixture_course, tmp_path):
+    out = student_tree(fixture_course, tmp_path / "student")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "README.md",
+        "binder/requirements.txt",
+        f"chapters/{FIXTURE.path.name}",
+    ]
+    requirements = (out / "binder" / "requirements.txt").read_text().splitlines()
+    assert requirements[-1] == f"course-utils @ git+{course.repository_url()}@{REF}"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements
