@@ -14,6 +14,7 @@ module), ``activations`` keeps the contexts, and ``visualise_activations`` proje
 activations of a layer back to pixel space.
 """
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -216,11 +217,15 @@ class UndoableSequential(nn.Sequential):
         n = len(self)
         if layer is None:
             return n - 1
-        if isinstance(layer, bool) or not isinstance(layer, int) or not -n <= layer < n:
+        try:
+            index = operator.index(layer)  # ints, NumPy and 0-d integer tensors; not 1.5 or "conv"
+        except TypeError:
+            index = None
+        if index is None or isinstance(layer, bool) or not -n <= index < n:
             raise ValueError(
                 f"layer must be an index from {-n} to {n - 1} (or None), not {layer!r}"
             )
-        return layer % n
+        return index % n
 
     def activations(self, x, layer=None):
         """The output of ``layer`` (default: the last) and the contexts of every layer up to it."""
