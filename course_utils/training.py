@@ -6,6 +6,7 @@ regularised loss or an accuracy, are only recorded). Losses are means over the b
 averages them over each epoch, weighted by batch size.
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .fastmode import FAST_BATCHES, is_fast
+
+#: Set to 1 for plain text lines instead of live bars, e.g. when the site is built: a saved bar
+#: would be a widget on every page, and a finished bar says no more than its line.
+PLAIN_PROGRESS_ENV = "COURSE_PLAIN_PROGRESS"
 
 
 def default_device() -> torch.device:
@@ -132,7 +137,8 @@ def _summary(train, valid):
 def _progress(batches, max_batches, desc):
     """A live bar in notebooks and terminals; a disabled one (plain lines instead) in logs."""
     total = min(batches, max_batches) if max_batches is not None else batches
-    live = _in_notebook() or sys.stderr.isatty()
+    plain = os.environ.get(PLAIN_PROGRESS_ENV, "") not in ("", "0")
+    live = (_in_notebook() or sys.stderr.isatty()) and not plain
     return tqdm(total=total, desc=desc, leave=True, disable=not live, mininterval=0.5)
 
 

@@ -50,9 +50,12 @@ def _as_widget(frame):
 def image_png(image, scale=5) -> bytes:
     """One image (C×H×W or H×W, values in [0, 1]) as PNG bytes, enlarged ``scale`` times."""
     import torch
-    from torchvision.io import encode_png
+    from PIL import Image
 
     image = torch.as_tensor(image).detach().cpu().float()
     image = image if image.dim() == 3 else image.unsqueeze(0)
     image = image.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
-    return bytes(encode_png((image.clamp(0, 1) * 255).round().to(torch.uint8)).numpy())
+    pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, format="png")
+    return buffer.getvalue()

@@ -18,6 +18,7 @@ on a page (sphinx-thebe's inline configuration, with Sphinx 7) appears once.
 """
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -150,6 +151,9 @@ def tidy_page_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    # Chapters executed for the site print one line per epoch instead of saving a progress-bar
+    # widget on every page (course_utils.training reads this; the kernels inherit it).
+    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")
     app.connect("config-inited", use_cdn_when_missing)
     app.connect("build-finished", copy_assets)
     # after myst-nb and the themes have added their scripts to the page

@@ -150,3 +150,16 @@ def test_empty_data_is_a_clear_error():
     empty = BatchLoader(TensorDataset(torch.zeros(0, 3), torch.zeros(0, 1)))
     with pytest.raises(ValueError, match="empty"):
         Trainer(nn.Linear(3, 1), nn.MSELoss()).fit(empty)
+
+
+def test_plain_progress_replaces_the_live_bar(monkeypatch, capsys):
+    from course_utils import training
+
+    monkeypatch.setattr(training, "_in_notebook", lambda: True)
+    bar = training._progress(10, None, "epoch 1/1")
+    assert not bar.disable
+    bar.close()
+    monkeypatch.setenv(training.PLAIN_PROGRESS_ENV, "1")
+    assert training._progress(10, None, "epoch 1/1").disable
+    Trainer(nn.Linear(3, 1), nn.MSELoss()).fit(regression(), epochs=1)
+    assert "epoch 1/1: train loss" in capsys.readouterr().out
