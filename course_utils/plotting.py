@@ -144,6 +144,7 @@ def rate_distortion(rates, distortions, labels=None, lines=None, title=None):
     for i, (name, value) in enumerate((lines or {}).items()):
         ax.axhline(value, color=f"C{i + 1}", linestyle="--", label=name)
     ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
     ax.set_xlabel("rate: KL divergence (nats per image)")
     ax.set_ylabel("distortion: reconstruction (nats per image)")
     if lines:

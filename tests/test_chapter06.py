@@ -73,6 +73,14 @@ def test_equivalent_balanced_loss_passes(kernel, variant):
     kernel.run_cell(WEIGHT_TESTS)
 
 
+def test_outcome_cell_fails_without_a_model_trained_with_the_loss(kernel):
+    kernel.run("_saved_loss = balanced_loss\nbalanced_loss = None")
+    try:
+        assert kernel.fails(OUTCOME_TESTS), "the outcome cell passes without a trained model"
+    finally:
+        kernel.run("balanced_loss = _saved_loss")
+
+
 OUTCOMES = {
     # name: (reconstruction, KL, samples, passes)
     "collapsed": ("mean_image_nats", "0.01", "mean_pixels.expand(64, -1, -1, -1)", False),
@@ -92,6 +100,7 @@ def test_outcome_cell_tells_balanced_from_dominated_models(kernel, outcome):
     reconstruction, kl, samples, passes = OUTCOMES[outcome]
     kernel.run(
         "_saved = full\n"
+        "balanced_loss = balanced_trainer.loss\n"
         "full = BatchLoader(AutoEncoding(torch.zeros(60_000, 1, 1, 1)), batch_size=128)\n"
         f"balanced_reconstruction, balanced_kl = {reconstruction}, {kl}\n"
         f"balanced_samples = {samples}\n"
