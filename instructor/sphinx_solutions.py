@@ -11,6 +11,8 @@ into the site nor offered for download.
 
 import os
 import re
+import shutil
+from pathlib import Path
 
 import nbformat
 
@@ -51,9 +53,16 @@ def no_sources(app, config):
         config.html_theme_options = {**config.html_theme_options, "use_download_button": False}
 
 
+def remove_old_sources(app):
+    """An earlier build with folded solutions left the instructor notebooks in ``_sources``."""
+    if app.config.course_solutions == "hide":
+        shutil.rmtree(Path(app.outdir) / "_sources", ignore_errors=True)
+
+
 def setup(app):
     default = os.environ.get("COURSE_SOLUTIONS") or "fold"
     app.add_config_value("course_solutions", default, "env")  # changing it re-reads every page
     app.connect("config-inited", no_sources)
+    app.connect("builder-inited", remove_old_sources)
     app.connect("source-read", hide_solutions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

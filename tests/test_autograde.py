@@ -2,7 +2,9 @@
 
 The test chapter (tests/fixtures/00_exercise.ipynb: two parts worth 2 and 3 points) takes every
 kind of broken submission in one batch; each real chapter with an exercise is graded for its
-instructor solution, its untouched student version, and a student version whose tests were deleted.
+instructor solution (full marks), its untouched student version and that version with its test
+cells deleted (zero on every test), and, where it has several parts, the first part alone.
+Grading times are printed (run with -s); they are measured, not asserted.
 """
 
 import csv
