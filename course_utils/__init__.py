@@ -1,7 +1,9 @@
 """Shared library of the course "Reversing Convolutions to VAEs".
 
-One module per concept: ``data`` (Fashion-MNIST in memory), ``training`` (the ``Trainer``),
-``plotting`` (figures), ``fastmode`` (the quick mode that tests and autograding use).
+One module per concept: ``data`` (Fashion-MNIST in memory), ``layers`` (undoable layers, the
+deconvnet), ``models`` (auto-encoders and the VAE), ``losses`` (losses per output assumption,
+``RegularisedLoss``), ``training`` (the ``Trainer``), ``plotting`` (figures), ``widgets`` (slider
+browsers that work on the static site) and ``fastmode`` (the quick mode of tests and grading).
 """
 
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@ and typical wrong answers against the exercise's own test cells, without re-runn
 """
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -12,6 +13,9 @@ from jupyter_client.manager import start_new_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
+HIDDEN = re.compile(
+    r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*(\n|\Z)", re.S | re.M
+)
 
 
 class CellFailed(AssertionError):
@@ -84,6 +88,16 @@ class ChapterKernel:
         """True if the cell ``grade`` raises (the way a failing nbgrader test cell does)."""
         try:
             self.run_cell(grade)
+        except CellFailed:
+            return True
+        return False
+
+    def visible_fails(self, grade):
+        """True if the visible part of test cell ``grade`` (hidden tests removed) raises."""
+        source = HIDDEN.sub("", self.cell(grade))
+        assert "BEGIN HIDDEN" not in source
+        try:
+            self.run(source)
         except CellFailed:
             return True
         return False

@@ -3,14 +3,11 @@
 import re
 
 import pytest
-from kernel import ChapterKernel
+from kernel import HIDDEN, ChapterKernel
 
 pytestmark = pytest.mark.slow
 
 SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n.*?### END SOLUTION[ \t]*(\n|\Z)", re.S | re.M)
-HIDDEN = re.compile(
-    r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*(\n|\Z)", re.S | re.M
-)
 
 
 @pytest.fixture(scope="module")
@@ -28,23 +25,12 @@ def answer(kernel, grade, body):
     return SOLUTION.sub(lambda _: indented, source)
 
 
-def visible_fails(kernel, grade):
-    """True if the visible part of test cell ``grade`` (hidden tests removed) raises."""
-    source = HIDDEN.sub("", kernel.cell(grade))
-    assert "BEGIN HIDDEN" not in source
-    try:
-        kernel.run(source)
-    except AssertionError:
-        return True
-    return False
-
-
 def check(kernel, solution, tests, body, visible=True):
     """Define the answer ``body``; its tests must fail (the visible part alone too, if asked)."""
     kernel.run(answer(kernel, solution, body))
     assert kernel.fails(tests), f"{tests} passes the mistake:\n{body}"
     if visible:
-        assert visible_fails(kernel, tests), f"the visible part of {tests} passes:\n{body}"
+        assert kernel.visible_fails(tests), f"the visible part of {tests} passes:\n{body}"
 
 
 def test_solutions_pass_their_tests(chapter):

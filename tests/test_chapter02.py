@@ -3,14 +3,11 @@
 import re
 
 import pytest
-from kernel import ChapterKernel
+from kernel import HIDDEN, ChapterKernel
 
 pytestmark = pytest.mark.slow
 
 SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n.*?### END SOLUTION[ \t]*(\n|\Z)", re.S | re.M)
-HIDDEN = re.compile(
-    r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*(\n|\Z)", re.S | re.M
-)
 ANSWER, TESTS = "ch2-visualise-activations", "ch2-visualise-activations-tests"
 
 
@@ -27,16 +24,6 @@ def answer(kernel, body):
     assert SOLUTION.search(source), "the exercise has no solution block"
     indented = "".join(f"    {line}\n" for line in body.strip("\n").splitlines())
     return SOLUTION.sub(lambda _: indented, source)
-
-
-def visible_fails(kernel):
-    source = HIDDEN.sub("", kernel.cell(TESTS))
-    assert "BEGIN HIDDEN" not in source
-    try:
-        kernel.run(source)
-    except AssertionError:  # a failing assert, or any error (CellFailed is an AssertionError)
-        return True
-    return False
 
 
 def test_solution_passes_and_tests_have_hidden_part(chapter):
@@ -160,4 +147,4 @@ def test_tests_fail_the_mistake(chapter, mistake):
     chapter.run(answer(chapter, body))
     assert chapter.fails(TESTS), f"the tests pass the mistake: {mistake}"
     if visible:
-        assert visible_fails(chapter), f"the visible tests pass the mistake: {mistake}"
+        assert chapter.visible_fails(TESTS), f"the visible tests pass the mistake: {mistake}"

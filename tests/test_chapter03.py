@@ -3,15 +3,12 @@
 import re
 
 import pytest
-from kernel import ChapterKernel
+from kernel import HIDDEN, ChapterKernel
 
 pytestmark = pytest.mark.slow
 
 SOLUTION_ID, TESTS_ID = "ch3-autoencoder", "ch3-autoencoder-tests"
 MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
-HIDDEN = re.compile(
-    r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*(\n|\Z)", re.S | re.M
-)
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +21,6 @@ def chapter():
 def solution(kernel):
     """The instructor's class, without the solution markers."""
     return MARKERS.sub("", kernel.cell(SOLUTION_ID))
-
-
-def visible_fails(kernel):
-    source = HIDDEN.sub("", kernel.cell(TESTS_ID))
-    assert "BEGIN HIDDEN" not in source
-    try:
-        kernel.run(source)
-    except AssertionError:
-        return True
-    return False
 
 
 def test_solution_passes_its_tests(chapter):
@@ -93,7 +80,7 @@ def test_tests_catch_the_mistake(chapter, name):
         source = source.replace("decoder = [\n", "decoder = decoder + [\n")
     chapter.run(source.replace(old, new))
     assert chapter.fails(TESTS_ID), f"the tests pass {name}"
-    assert visible_fails(chapter) == visible, f"the visible tests and {name}"
+    assert chapter.visible_fails(TESTS_ID) == visible, f"the visible tests and {name}"
 
 
 def test_tests_refuse_the_library_model(chapter):
@@ -102,4 +89,4 @@ def test_tests_refuse_the_library_model(chapter):
         "    def __init__(self, in_channels=1, hid_channels=(16, 32), code_channels=4, kernel_size=3):\n"
         "        super().__init__(in_channels, hid_channels, code_channels, kernel_size)\n"
     )
-    assert visible_fails(chapter)
+    assert chapter.visible_fails(TESTS_ID)

@@ -1,16 +1,11 @@
 """Chapter 4's exercise: its test cell passes consistent choices and fails inconsistent ones."""
 
-import re
-
 import pytest
-from kernel import CellFailed, ChapterKernel
+from kernel import HIDDEN, CellFailed, ChapterKernel
 
 pytestmark = pytest.mark.slow
 
 SOLUTION_ID, TRAIN_ID, TESTS_ID = "ch4-agree", "ch4-agree-train", "ch4-agree-tests"
-HIDDEN = re.compile(
-    r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*(\n|\Z)", re.S | re.M
-)
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +27,6 @@ def choose(kernel, transform, assumption, loss):
         kernel.run_cell(TRAIN_ID)
     except CellFailed:  # e.g. an unknown assumption: the student sees the error there
         pass
-
-
-def visible_fails(kernel):
-    source = HIDDEN.sub("", kernel.cell(TESTS_ID))
-    assert "BEGIN HIDDEN" not in source
-    try:
-        kernel.run(source)
-    except AssertionError:
-        return True
-    return False
 
 
 def test_solution_passes_its_tests(chapter):
@@ -99,6 +84,6 @@ def test_tests_catch_inconsistent_choices(chapter, name):
         chapter.run(restore)
         assert chapter.fails(TESTS_ID), f"the tests pass {name}"
         chapter.run(restore)
-        assert visible_fails(chapter) == visible, f"the visible tests and {name}"
+        assert chapter.visible_fails(TESTS_ID) == visible, f"the visible tests and {name}"
     finally:
         chapter.run(restore)
