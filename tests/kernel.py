@@ -6,6 +6,7 @@ and typical wrong answers against the exercise's own test cells, without re-runn
 
 import os
 import re
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -16,6 +17,18 @@ CHAPTERS = ROOT / "chapters"
 HIDDEN = re.compile(
     r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*(\n|\Z)", re.S | re.M
 )
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?### END SOLUTION[ \t]*(\n|\Z)", re.S | re.M)
+
+
+def with_answer(source, body, block=0):
+    """``source`` with its ``block``-th solution block replaced by ``body``, indented to match."""
+    blocks = list(SOLUTION.finditer(source))
+    assert len(blocks) > block, f"the cell has {len(blocks)} solution blocks, not {block + 1}"
+    match = blocks[block]
+    indent = match.group(1)
+    lines = textwrap.dedent(body).strip("\n").splitlines()
+    indented = "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
+    return source[: match.start()] + indented + source[match.end() :]
 
 
 class CellFailed(AssertionError):
@@ -101,3 +114,22 @@ class ChapterKernel:
         except CellFailed:
             return True
         return False
+
+    def answer(self, grade, body, block=0):
+        """Define a student's answer: run cell ``grade`` with its solution replaced by ``body``."""
+        return self.run(with_answer(self.cell(grade), body, block))
+
+    def assert_fails(self, tests, mistake, visible=True):
+        """Test cell ``tests`` must fail the answer just defined (its visible part too, if asked)."""
+        assert self.fails(tests), f"{tests} passes the mistake: {mistake}"
+        if visible:
+            assert self.visible_fails(tests), f"the visible part of {tests} passes: {mistake}"
+
+    def assert_passes(self, tests, alternative):
+        """Test cell ``tests``, hidden tests included, must pass the answer just defined."""
+        try:
+            self.run_cell(tests)
+        except CellFailed as error:
+            raise AssertionError(
+                f"{tests} fails a correct answer ({alternative}): {error}"
+            ) from None

@@ -1,0 +1,80 @@
+"""course_utils.provenance: own work passes; every way of borrowing the reference is caught."""
+
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.models import VariationalAutoEncoder
+from course_utils.provenance import borrowed_parts, mark_reference, own_work
+
+
+def small_vae(cls=VariationalAutoEncoder):
+    return cls(1, hid_channels=4, code_channels=4, kernel_size=3, latent_dim=2)
+
+
+class Own(VariationalAutoEncoder):
+    def sample(self, mean, log_var):
+        return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+
+
+class Inherited(VariationalAutoEncoder):
+    pass
+
+
+class Aliased(VariationalAutoEncoder):
+    sample = VariationalAutoEncoder.sample
+
+
+class CallsSuper(VariationalAutoEncoder):
+    def sample(self, mean, log_var):
+        return super().sample(mean, log_var)
+
+
+def test_own_code_passes_and_returns_its_result():
+    vae, zeros = small_vae(Own), torch.zeros(3, 2)
+    z = own_work(vae.sample, zeros, torch.full((3, 2), -80.0))
+    assert torch.allclose(z, zeros, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [Inherited, Aliased, CallsSuper])
+def test_every_way_of_reusing_the_reference_is_caught(cls):
+    vae = small_vae(cls)
+    with pytest.raises(AssertionError, match=r"models\.VariationalAutoEncoder\.sample"):
+        own_work(vae.sample, torch.zeros(3, 2), torch.zeros(3, 2))
+
+
+def test_allowed_library_functions_pass():
+    vae, x = small_vae(Own), torch.rand(2, 1, 28, 28)
+
+    def forward(x):
+        mean, log_var = vae.encode(x)
+        return vae.decode(vae.sample(mean, log_var))
+
+    with pytest.raises(AssertionError, match="encode"):
+        own_work(forward, x)
+    assert own_work(forward, x, allowed=("encode", "decode")).shape == x.shape
+
+
+def test_switching_the_profiler_off_is_caught():
+    def sneaky():
+        sys.setprofile(None)
+        return small_vae().sample(torch.zeros(1, 2), torch.zeros(1, 2))
+
+    with pytest.raises(AssertionError, match="switched off"):
+        own_work(sneaky)
+    assert sys.getprofile() is None
+
+
+def test_borrowed_parts_are_found_wherever_they_were_built():
+    library = mark_reference(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()))
+
+    class Student(nn.Module):
+        def __init__(self, encoder):
+            super().__init__()
+            self.encoder = encoder
+            self.decoder = nn.ConvTranspose2d(2, 1, 3)
+
+    assert borrowed_parts(Student(library)) == ["encoder", "encoder.0", "encoder.1"]
+    assert borrowed_parts(Student(nn.Conv2d(1, 2, 3))) == []
