@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .losses import check_assumption
+from .provenance import mark_reference
 
 
 def _stages(hid_channels):
@@ -70,7 +71,7 @@ def conv_encoder(
             nn.Flatten(),
             nn.Linear(code_channels * side * side, code_size),
         ]
-    return nn.Sequential(*layers)
+    return mark_reference(nn.Sequential(*layers))
 
 
 def conv_decoder(
@@ -115,7 +116,7 @@ def conv_decoder(
             channels, in_channels, kernel_size, stride, padding, output_padding=extra
         )
     )
-    return nn.Sequential(*layers)
+    return mark_reference(nn.Sequential(*layers))
 
 
 def to_intensities(logits, assumption, clamp=False, rescale=False):
@@ -179,6 +180,7 @@ class AutoEncoder(nn.Module):
             )
         # Convolution weights in channels-last layout: about twice as fast on a CPU, same results.
         self.to(memory_format=torch.channels_last)
+        mark_reference(self)  # so that exercises can tell it, and its parts, from a student's
 
     def restores(self, size) -> bool:
         """Whether an image side of ``size`` pixels comes out of the decoder unchanged."""

@@ -6,6 +6,7 @@ from torch import nn
 
 from course_utils.losses import ASSUMPTIONS
 from course_utils.models import AutoEncoder, code_side, conv_decoder, conv_encoder, to_intensities
+from course_utils.provenance import borrowed_parts
 
 CONFIGS = [
     # (keyword arguments, image side, channels)
@@ -126,6 +127,23 @@ def test_even_kernel_and_unrestorable_image_size_are_refused():
         AutoEncoder(1, 8, 4, 4)
     with pytest.raises(ValueError, match="multiple of 4"):
         AutoEncoder(1, (8, 8), 4, 3, code_size=8, image_size=30)
+
+
+def test_library_models_are_tagged_as_reference():
+    """Chapter 3's tests find the library's model, or its halves, inside a student's model."""
+    model = AutoEncoder(1, (4, 8), 2, 3, code_size=5)
+    parts = borrowed_parts(model)
+    assert {"", "encoder", "decoder", "encoder.0", "decoder.0"} <= set(parts)
+    assert len(parts) == len(list(model.modules()))
+    assert borrowed_parts(conv_encoder(1, 8, 4, 3)) and borrowed_parts(conv_decoder(1, 8, 4, 3))
+
+    class Student(nn.Module):
+        def __init__(self, encoder):
+            super().__init__()
+            self.encoder, self.decoder = encoder, nn.ConvTranspose2d(2, 1, 3)
+
+    assert borrowed_parts(Student(nn.Conv2d(1, 2, 3))) == []
+    assert borrowed_parts(Student(AutoEncoder(1, 4, 2, 3).encoder))[0] == "encoder"
 
 
 # ---------------------------------------------------------------- to_intensities and reconstruct
