@@ -5,16 +5,21 @@ Where the files are looked for, in order:
 1. the ``root`` argument of :func:`load_fashion_mnist`;
 2. the folder in the environment variable ``FASHION_MNIST_ROOT``;
 3. ``/usr/share/datasets/fashion-mnist/``, from Debian's package ``dataset-fashion-mnist``;
-4. torchvision's download, into ``root``, ``$FASHION_MNIST_ROOT`` or ``~/.cache/course_utils``.
+4. a download from torchvision's mirrors (``torchvision.datasets.FashionMNIST.mirrors``), into
+   ``FashionMNIST/raw/`` under ``root``, ``$FASHION_MNIST_ROOT`` or ``~/.cache/course_utils``.
 
 A folder holds the data when it has the four IDX files, gzipped or not, either directly or in
 torchvision's layout (``FashionMNIST/raw/``). Every file is checked against the SHA-256 of its
-decompressed content before it is decoded, so a corrupt or truncated file is reported, never loaded.
+decompressed content before it is decoded, so a corrupt or truncated file is reported, never loaded;
+a download is checked before it takes its name, so a corrupt one is never kept.
 """
 
 import gzip
 import hashlib
 import os
+import urllib.request
+import zlib
+from http.client import HTTPException
 from pathlib import Path
 
 import torch
@@ -42,10 +47,14 @@ SHA256 = {
 FIXES = (
     "Three ways to fix this:\n"
     "  1. install Debian's package:  sudo apt-get install dataset-fashion-mnist\n"
-    f"  2. put the four Fashion-MNIST files in a folder and set {ENV_VAR}=/that/folder\n"
+    "  2. get the four files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,\n"
+    "     t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) on a machine with internet, from\n"
+    "     {mirror}, copy them into a folder here and set {env}=/that/folder\n"
     "     (or pass root='/that/folder')\n"
-    "  3. connect to the internet once, so that torchvision can download them"
+    "  3. connect this machine to the internet once: the download is then kept in {cache}"
 )
+#: Seconds a download may wait for the server before the next mirror is tried.
+TIMEOUT = 30
 
 _cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -139,16 +148,11 @@ def _load_uint8(split, root, download):
     folder, looked = _find(split, root)
     if folder is None and download:
         target = Path(root or os.environ.get(ENV_VAR) or download_root())
-        try:
-            from torchvision.datasets import FashionMNIST
-
-            FashionMNIST(target, train=split == "train", download=True)
-            folder = _files_in(target, split)
-        except Exception as error:  # no network, no permission, ...
-            looked.append(f"torchvision download into {target}: failed ({error})")
+        folder = _download(split, target / "FashionMNIST" / "raw", looked)
     if folder is None:
         places = "\n".join(f"  - {place}" for place in looked)
-        raise DataNotFoundError(f"Fashion-MNIST ({split}) not found. Looked in:\n{places}\n{FIXES}")
+        fixes = FIXES.format(mirror=_mirrors()[0], env=ENV_VAR, cache=download_root())
+        raise DataNotFoundError(f"Fashion-MNIST ({split}) not found. Looked in:\n{places}\n{fixes}")
     key = (split, str(folder[0].parent))
     if key not in _cache:
         images, labels = (_read_idx(path) for path in folder)
@@ -166,7 +170,7 @@ def _find(split, root):
     if os.environ.get(ENV_VAR):
         candidates.append((f"${ENV_VAR}", os.environ[ENV_VAR]))
     candidates.append(("Debian package dataset-fashion-mnist", DEBIAN_ROOT))
-    candidates.append(("earlier torchvision download", download_root()))
+    candidates.append(("earlier download", download_root()))
     looked = []
     for what, place in candidates:
         files = _files_in(Path(place), split)
@@ -189,22 +193,79 @@ def _files_in(folder: Path, split):
     return found
 
 
-def _read_idx(path: Path) -> torch.Tensor:
-    """Decode one verified IDX file (gzipped or not) into a uint8 or int64 tensor."""
-    name = path.name.removesuffix(".gz")
+def _mirrors() -> list[str]:
+    """torchvision's Fashion-MNIST mirrors, each ending in a slash."""
+    from torchvision.datasets import FashionMNIST
+
+    return [mirror.rstrip("/") + "/" for mirror in FashionMNIST.mirrors]
+
+
+def _download(split, raw: Path, looked: list[str]):
+    """Download the split's two files into ``raw``, verified; their paths, or None if it failed.
+
+    Each file is written to a ``.part`` file and takes its name only once its content has the right
+    SHA-256, so a broken download is never found later as if it were good. A corrupt file from
+    every mirror raises ``CorruptDataError``; an unreachable mirror is noted in ``looked``.
+    """
+    found = []
+    for name in SPLITS[split]:
+        path, part, corrupt = raw / f"{name}.gz", raw / f"{name}.gz.part", []
+        for mirror in _mirrors():
+            url = f"{mirror}{name}.gz"
+            try:
+                raw.mkdir(parents=True, exist_ok=True)
+                print(f"Downloading {url} into {raw}")
+                with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+                    part.write_bytes(response.read())
+                _verified(part.read_bytes(), name, gzipped=True, where=url)
+            except CorruptDataError as error:
+                corrupt.append(str(error))
+                part.unlink(missing_ok=True)
+                continue
+            except (OSError, HTTPException) as error:  # no network, server down, HTTP error, ...
+                looked.append(f"download of {url} into {raw}: failed ({error})")
+                part.unlink(missing_ok=True)
+                continue
+            part.replace(path)
+            break
+        else:
+            if corrupt:
+                raise CorruptDataError(
+                    "the download of Fashion-MNIST was corrupt, so it was not kept:\n  "
+                    + "\n  ".join(corrupt)
+                    + "\nTry again, or get the files another way (README: the data, offline)."
+                )
+            return None
+        found.append(path)
+    return found
+
+
+def _verified(data: bytes, name: str, gzipped: bool, where) -> bytes:
+    """The decompressed ``data``, if it is the content of the file ``name`` (its SHA-256)."""
     try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
-        message = f"{path} cannot be read or decompressed ({error}); {_REPAIR}"
-        raise CorruptDataError(message) from None
+        raw = gzip.decompress(data) if gzipped else data
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise CorruptDataError(f"{where} cannot be read or decompressed ({error})") from None
     digest = hashlib.sha256(raw).hexdigest()
     if digest != SHA256[name]:
         raise CorruptDataError(
-            f"{path} is corrupt or truncated: its content has SHA-256 {digest[:16]}..., "
-            f"expected {SHA256[name][:16]}... ({len(raw):,} bytes); {_REPAIR}"
+            f"{where} is corrupt or truncated: its content has SHA-256 {digest[:16]}..., "
+            f"expected {SHA256[name][:16]}... ({len(raw):,} bytes)"
         )
+    return raw
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    """Decode one verified IDX file (gzipped or not) into a uint8 or int64 tensor."""
+    try:
+        data = path.read_bytes()
+        raw = _verified(data, path.name.removesuffix(".gz"), path.suffix == ".gz", where=path)
+    except OSError as error:
+        raise CorruptDataError(
+            f"{path} cannot be read or decompressed ({error}); {_REPAIR}"
+        ) from None
+    except CorruptDataError as error:
+        raise CorruptDataError(f"{error}; {_REPAIR}") from None
     ndim = raw[3]
     shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = torch.frombuffer(bytearray(raw[4 + 4 * ndim :]), dtype=torch.uint8).view(shape)

@@ -3,6 +3,8 @@ import shutil
 
 import pytest
 import torch
+from mirror import Mirror, debian_files
+from torchvision.datasets import FashionMNIST
 
 from course_utils import data
 from course_utils.data import (
@@ -85,20 +87,83 @@ def test_environment_variable(nowhere, monkeypatch):
     assert len(load_fashion_mnist("test")) == 10_000
 
 
-def test_nothing_found_names_every_place_and_the_fixes(nowhere, monkeypatch):
+@pytest.fixture
+def mirrors(monkeypatch):
+    """Point torchvision's Fashion-MNIST mirror list at the given URLs."""
+    return lambda *urls: monkeypatch.setattr(FashionMNIST, "mirrors", list(urls))
+
+
+def raw_folder(nowhere):
+    return nowhere / "no-cache" / "FashionMNIST" / "raw"
+
+
+def test_download_verifies_and_loads_then_uses_the_copy(nowhere, mirrors):
+    with Mirror() as mirror:  # Debian's files, gzipped differently from the originals
+        mirrors(mirror.url)
+        images, labels = load_fashion_mnist("test").tensors
+        assert mirror.requests == {"t10k-images-idx3-ubyte.gz": 1, "t10k-labels-idx1-ubyte.gz": 1}
+        data._cache.clear()  # as in a new process: the files are found in the download folder
+        again = load_fashion_mnist("test").tensors
+        assert sum(mirror.requests.values()) == 2
+    reference_images, reference_labels = load_fashion_mnist("test", root=REAL).tensors
+    assert torch.equal(images, reference_images) and torch.equal(labels, reference_labels)
+    assert torch.equal(again[0], reference_images)
+    assert sorted(p.name for p in raw_folder(nowhere).iterdir()) == [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+
+
+def test_a_mirror_that_is_down_is_skipped(nowhere, mirrors):
+    with Mirror() as down:
+        pass
+    with Mirror() as up:
+        mirrors(down.url, up.url)
+        assert len(load_fashion_mnist("test")) == 10_000
+        assert sum(up.requests.values()) == 2
+
+
+def flip_a_pixel(content):
+    raw = bytearray(gzip.decompress(content))
+    raw[1000] ^= 0xFF
+    return gzip.compress(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reported"),
+    [(flip_a_pixel, "corrupt or truncated.*SHA-256"), (lambda c: c[:5000], "cannot be read")],
+    ids=["wrong-content", "truncated"],
+)
+def test_a_corrupt_download_is_reported_and_not_kept(nowhere, mirrors, damage, reported):
+    files = debian_files()
+    name = "t10k-images-idx3-ubyte.gz"
+    with Mirror({**files, name: damage(files[name])}) as mirror:
+        mirrors(mirror.url)
+        with pytest.raises(CorruptDataError, match=f"(?s)not kept.*{name}.*{reported}"):
+            load_fashion_mnist("test")
+        assert not (raw_folder(nowhere) / name).exists()
+        assert not list(raw_folder(nowhere).glob("*.part"))
+        mirror.files = files  # the mirror is mended: the next call downloads again, and loads
+        assert len(load_fashion_mnist("test")) == 10_000
+        assert mirror.requests[name] == 2
+
+
+def test_server_down_says_how_to_get_the_data_offline(nowhere, mirrors, monkeypatch):
+    with Mirror() as down:
+        pass
+    mirrors(down.url)
     monkeypatch.setenv(data.ENV_VAR, str(nowhere / "env-folder"))
-
-    def offline(*args, **kwargs):
-        raise RuntimeError("no network")
-
-    monkeypatch.setattr("torchvision.datasets.FashionMNIST", offline)
     with pytest.raises(DataNotFoundError) as error:
         load_fashion_mnist("train", root=nowhere / "given")
     message = str(error.value)
-    for place in ("given", "env-folder", "no-debian", "no-cache", "no network"):
+    for place in ("given", "env-folder", "no-debian", "no-cache"):
         assert place in message
-    assert "apt-get install dataset-fashion-mnist" in message and data.ENV_VAR in message
-    assert "download" in message
+    assert f"download of {down.url}train-images-idx3-ubyte.gz" in message
+    assert "Connection refused" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert f"{data.ENV_VAR}=/that/folder" in message and "t10k-labels-idx1-ubyte.gz" in message
+    assert down.url in message  # where to get the files on a machine with internet
+    assert not list((nowhere / "given").rglob("*.gz*"))  # nothing half-downloaded is left
 
 
 def test_garbage_file_is_reported_as_corrupt(nowhere):
