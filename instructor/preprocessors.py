@@ -2,7 +2,7 @@
 
 - ``CourseSetupCell`` opens every student notebook with a cell that makes ``course_utils``
   importable: nothing to do where it is installed, ``pip install`` from the repository pinned to the
-  released commit in Colab, a clear message anywhere else.
+  released commit in Colab (or wherever ``COURSE_INSTALL=1``), a short message anywhere else.
 - ``WrittenAnswers`` turns a model answer (a markdown solution cell with ``grade: false``, as
   CONTRIBUTING.md has it) into what nbgrader 0.9 accepts, a written answer worth 0 points: nbgrader
   then replaces it with its stub, and the instructor can still read the answers in formgrader.
@@ -21,7 +21,8 @@ from instructor.course import ROOT, current_ref, repository_url
 
 SETUP_SOURCE = """\
 # Set-up: make the course library, course_utils, importable wherever this notebook runs.
-import importlib
+import importlib.util
+import os
 import subprocess
 import sys
 
@@ -29,15 +30,28 @@ COURSE_REPOSITORY = "{repository}"
 COURSE_REF = "{ref}"  # the commit these notebooks were released from
 COURSE_PACKAGE = f"course-utils @ git+{{COURSE_REPOSITORY}}@{{COURSE_REF}}"
 
+
+class SetUpNeeded(ModuleNotFoundError):
+    def _render_traceback_(self):  # Jupyter shows the message alone, not a traceback
+        return [str(self)]
+
+
 if importlib.util.find_spec("course_utils") is None:
-    if "google.colab" in sys.modules:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", COURSE_PACKAGE], check=True)
+    if "google.colab" in sys.modules or os.environ.get("COURSE_INSTALL") == "1":
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", COURSE_PACKAGE]
+        result = subprocess.run(pip, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SetUpNeeded(
+                f"Installing the course library failed:\\n{{result.stderr[-1500:]}}\\n"
+                "Check the internet connection and run this cell again."
+            )
         importlib.invalidate_caches()
     else:
-        raise ModuleNotFoundError(
+        raise SetUpNeeded(
             "This notebook needs the course library, course_utils. Install it with\\n"
             f"    pip install '{{COURSE_PACKAGE}}'\\n"
-            "or open the notebook from the course website with the Binder or Colab button."
+            "and run this cell again, or open the notebook from the course website with the "
+            "Binder or Colab button."
         )
 """
 

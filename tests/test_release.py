@@ -172,7 +172,12 @@ def test_nbgrader_command_line_reads_the_repository_config(tmp_path):
 def run_setup_cell(source, *, installed, colab):
     """Run the set-up cell with ``course_utils`` (not) importable, in (not) Colab; return pip calls."""
     calls = []
-    fake_subprocess = types.SimpleNamespace(run=lambda args, check: calls.append(args))
+
+    def run(args, **kwargs):
+        calls.append(args)
+        return types.SimpleNamespace(returncode=0, stderr="")
+
+    fake_subprocess = types.SimpleNamespace(run=run)
     real_find_spec = importlib.util.find_spec
 
     def find_spec(name, *args):
