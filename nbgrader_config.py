@@ -10,10 +10,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nbgrader.converters import Autograde, GenerateAssignment  # noqa: E402
-from nbgrader.preprocessors import OverwriteCells  # noqa: E402
+from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback  # noqa: E402
+from nbgrader.preprocessors import Execute, OverwriteCells  # noqa: E402
 
 from instructor.course import SOURCE_DIRECTORY  # noqa: E402
+from instructor.execute import GuardedExecute  # noqa: E402
+from instructor.feedback import HideTests  # noqa: E402
 from instructor.preprocessors import (  # noqa: E402
     CourseSetupCell,
     LockTeachingCells,
@@ -49,3 +51,18 @@ c.Autograde.sanitize_preprocessors = [
     for cls in Autograde.class_traits()["sanitize_preprocessors"].default()
 ]
 c.Execute.timeout = 60
+
+# Each submission's kernel runs in a bubblewrap sandbox (instructor/sandbox.py; `make autograde
+# SANDBOX=0` turns it off), with a guard that restores rebound checking functions before every test
+# cell, and a notebook-wide deadline: after a cell times out, the later cells share 15 s in all.
+c.Autograde.autograde_preprocessors = [
+    GuardedExecute if cls is Execute else cls
+    for cls in Autograde.class_traits()["autograde_preprocessors"].default()
+]
+c.GuardedExecute.grace_seconds = 15
+
+# Feedback: test results and messages, never the hidden tests (nbgrader shows them by default).
+c.GenerateFeedback.preprocessors = [
+    HideTests,
+    *GenerateFeedback.class_traits()["preprocessors"].default(),
+]

@@ -1,10 +1,11 @@
-"""Command line: ``python -m instructor {release,check,autograde,student-tree} ...``."""
+"""Command line: ``python -m instructor {release,check,autograde,merge,student-tree} ...``."""
 
 import argparse
 import sys
 from pathlib import Path
 
 from instructor import course, grading, release
+from instructor.sandbox import SandboxUnavailable
 
 
 def main(argv=None) -> int:
@@ -18,6 +19,18 @@ def main(argv=None) -> int:
     grade = commands.add_parser("autograde", help="grade every submission of one chapter")
     grade.add_argument("chapter", help="1, 01, ch1 or 01_transposed_convolutions")
     grade.add_argument("--timeout", type=int, help="seconds per cell (nbgrader_config.py: 60)")
+    grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once (1)")
+    grade.add_argument("--shard", help="i/n: grade every n-th student from the i-th (sorted)")
+    grade.add_argument("--students", help="comma-separated students to grade (a regrade)")
+    grade.add_argument("--db-url", help="nbgrader gradebook URL (default: course's gradebook.db)")
+    grade.add_argument(
+        "--no-sandbox", action="store_true", help="run kernels unsandboxed (trusted notebooks only)"
+    )
+    merge = commands.add_parser("merge", help="join grade CSVs (shards, regrades) into one")
+    merge.add_argument(
+        "csv", nargs="+", type=Path, help="grade files; a later row for a student wins"
+    )
+    merge.add_argument("-o", "--out", type=Path, required=True, help="the merged CSV")
     tree = commands.add_parser("student-tree", help="write the student branch's files to a folder")
     tree.add_argument("out", type=Path)
     args = parser.parse_args(argv)
@@ -25,13 +38,32 @@ def main(argv=None) -> int:
     if args.command == "release":
         out = release.release(course.chapters(), args.course, ref=args.ref, force=args.force)
         print(f"Student notebooks written to {out}")
+        print(release.points_table(course.chapters()))
     if args.command in ("release", "check"):
         return report(release.check(course.chapters(), args.course))
     if args.command == "autograde":
         chapter = course.find_chapter(args.chapter)
-        results = grading.autograde(chapter, args.course, timeout=args.timeout)
-        print(f"Grades: {args.course / 'grades' / chapter.assignment}.csv")
+        if args.jobs < 1:
+            raise SystemExit(f"JOBS={args.jobs}: say how many submissions to grade at once, >= 1")
+        students = [s.strip() for s in (args.students or "").split(",") if s.strip()]
+        try:
+            results = grading.autograde(
+                chapter,
+                args.course,
+                timeout=args.timeout,
+                jobs=args.jobs,
+                shard=grading.parse_shard(args.shard),
+                students=students or None,
+                sandbox=not args.no_sandbox,
+                db_url=args.db_url,
+            )
+        except SandboxUnavailable as error:
+            print(f"Grading stopped: {error}", file=sys.stderr)
+            return 2
         return 0 if all(r.graded for r in results) else 1
+    if args.command == "merge":
+        count = grading.merge(args.csv, args.out)
+        print(f"{count} students' grades written to {args.out}")
     if args.command == "student-tree":
         print(f"Student branch files written to {release.student_tree(args.course, args.out)}")
     return 0

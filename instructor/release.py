@@ -228,3 +228,22 @@ def student_tree(course_root: Path, out: Path) -> Path:
     (out / "binder" / "requirements.txt").write_text(requirements + pinned)
     (out / "README.md").write_text(STUDENT_README.format(ref=ref))
     return out
+
+
+def points_table(chapters: list[Chapter]) -> str:
+    """Per chapter: graded code tasks (solution code cells) and autograded points; the total.
+
+    A report only: the release check does not judge the counts.
+    """
+    rows, tasks_total, points_total = [], 0, 0.0
+    for chapter in chapters:
+        notebook = nbformat.read(chapter.path, as_version=4)
+        tasks = sum(
+            1 for c in notebook.cells if c.cell_type == "code" and nbgrader(c).get("solution")
+        )
+        points = sum(float(p or 0) for p in test_points(notebook).values())
+        rows.append(f"  {chapter.assignment:<5} {chapter.stem:<40} {tasks:>5} {points:>7g}")
+        tasks_total, points_total = tasks_total + tasks, points_total + points
+    header = f"  {'':<5} {'chapter':<40} {'tasks':>5} {'points':>7}"
+    total = f"  {'total':<46} {tasks_total:>5} {points_total:>7g}"
+    return "\n".join(["Graded code tasks and points per chapter:", header, *rows, total])
