@@ -5,13 +5,13 @@
 
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := dataset-fashion-mnist chromium npm
+APT_PACKAGES := dataset-fashion-mnist chromium npm bubblewrap
 # jupyter_book has no __main__ module: call its command-line entry point with $(PYTHON)
 JUPYTER_BOOK := $(PYTHON) -c 'from jupyter_book.cli.main import main; main()'
 
 .PHONY: book test setup python-deps system-deps bench lint clean
 .PHONY: site-assets linkcheck
-.PHONY: release release-check autograde student-branch
+.PHONY: release release-check autograde merge-grades student-branch
 
 # The site folds solutions and model answers; `make book SOLUTIONS=hide` removes them (see README).
 SOLUTIONS ?= fold
@@ -21,8 +21,11 @@ book: setup
 	$(JUPYTER_BOOK) build . -W --keep-going
 	@echo "The site is in _build/html/index.html"
 
+# Tests in TEST_JOBS processes (pytest-xdist); tests sharing a built site or released course share a
+# worker (xdist_group marks, --dist loadgroup). TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= 2
 test: setup
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest $(if $(filter-out 0,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadgroup)
 
 bench: setup
 	$(PYTHON) bench/run.py
@@ -36,13 +39,15 @@ setup: python-deps system-deps site-assets
 python-deps:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-test.txt
 
-# Fashion-MNIST from Debian's package (offline), Chromium for the browser tests, npm for site-assets.
+# Fashion-MNIST from Debian's package (offline), Chromium for the browser tests, npm for site-assets,
+# bubblewrap (bwrap) for the sandbox that `make autograde` runs each submission in.
 # Without apt-get, the chapters download the data through torchvision instead (see README).
 system-deps:
 	@missing=""; \
 	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	if [ -z "$$missing" ]; then echo "System packages: present ($(APT_PACKAGES))"; \
 	elif command -v apt-get >/dev/null; then \
 		echo "Installing with apt-get:$$missing"; \
@@ -69,8 +74,11 @@ clean:
 #   make release [REF=v1.0] [FORCE=1]  student notebooks in release/chN/, pinned to REF (HEAD), checked
 #   make release-check                 fail if a solution, hidden test or model answer survived
 #   make autograde CHAPTER=1           grade submitted/<student>/ch1/ into grades/ch1.csv and feedback/
+#        [JOBS=2] [SHARD=1/4 | STUDENTS=a,b] [TIMEOUT=60] [SANDBOX=0] [DB_URL=postgresql://...]
+#   make merge-grades CHAPTER=1        join grades/ch1.shard-*.csv (and ch1.students.csv) into ch1.csv
 #   make student-branch                the student branch's files in _build/student (CI publishes them)
-release: python-deps
+# release and autograde install nothing: run `make setup` once (they would repoint course_utils).
+release:
 	$(PYTHON) -m instructor release $(if $(REF),--ref $(REF)) $(if $(FORCE),--force)
 
 release-check:
@@ -78,7 +86,17 @@ release-check:
 
 autograde:
 	@[ -n "$(CHAPTER)" ] || { echo "Say which chapter: make autograde CHAPTER=1"; exit 2; }
-	$(PYTHON) -m instructor autograde $(CHAPTER) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+	$(PYTHON) -m instructor autograde $(CHAPTER) $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+		$(if $(JOBS),--jobs $(JOBS)) $(if $(SHARD),--shard $(SHARD)) \
+		$(if $(STUDENTS),--students $(STUDENTS)) $(if $(DB_URL),--db-url '$(DB_URL)') \
+		$(if $(filter 0 no false,$(SANDBOX)),--no-sandbox)
+
+merge-grades:
+	@[ -n "$(CHAPTER)" ] || { echo "Say which chapter: make merge-grades CHAPTER=1"; exit 2; }
+	@ch=$$($(PYTHON) -c 'from instructor.course import find_chapter; print(find_chapter("$(CHAPTER)").assignment)'); \
+	files=$$(ls grades/$$ch.shard-*-of-*.csv grades/$$ch.students.csv 2>/dev/null); \
+	[ -n "$$files" ] || { echo "No grades/$$ch.shard-*-of-*.csv to merge"; exit 2; }; \
+	$(PYTHON) -m instructor merge $$files -o grades/$$ch.csv
 
 student-branch: release
 	$(PYTHON) -m instructor student-tree _build/student
