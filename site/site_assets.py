@@ -15,16 +15,25 @@ against 0.94 MB with RequireJS) and finds its fonts next to itself.
 It also tidies what every page loads, so that a reader's console stays free of errors: pages with
 saved widgets get a short set-up script (see ``WIDGETS_SETUP``), and a script tag that appears twice
 on a page (sphinx-thebe's inline configuration, with Sphinx 7) appears once.
+
+And it serves the course's own files in ``site/static/``: ``course.css`` (code that wraps, figures on
+white in dark mode, print styles) and ``course.js`` (accessible names for the solution toggles and
+the widgets' sliders); ``site/templates/`` holds the theme's colour-mode and search buttons, named by
+the text they show. Each page's bibliography loses the ARIA roles docutils gives it (a "list"
+whose items are not list items), which screen readers and axe reject.
 """
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 from sphinx.util import logging
 
 HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+TEMPLATES = HERE / "templates"
 NODE_MODULES = HERE / "node_modules"
 CDN = "https://cdn.jsdelivr.net/npm"
 PREFIX = "vendor/"
@@ -128,6 +137,20 @@ def copy_assets(app, exception):
                     shutil.copy2(path, destination)
 
 
+def serve_static(app, config):
+    """Serve ``site/static/`` in ``_static/``; ``site/templates/`` overrides theme components."""
+    config.html_static_path.append(str(STATIC))
+    config.templates_path.insert(0, str(TEMPLATES))  # before the themes' own components
+
+
+def plain_bibliography(body):
+    """A page body with the ARIA roles of its bibliography (citation list and entries) removed."""
+    # docutils makes a bibliography a "list" of "doc-biblioentry" items (a role ARIA 1.2 deprecates)
+    # that start with a back-link: not a valid list. Plain blocks read the same, without the error.
+    body = body.replace('<div role="list" class="citation-list">', '<div class="citation-list">')
+    return re.sub(r'(<div class="citation" id="[^"]*") role="doc-biblioentry"', r"\1", body)
+
+
 def _page_has_widgets(app, pagename):
     from myst_nb.sphinx_ext import NbMetadataCollector
 
@@ -135,11 +158,14 @@ def _page_has_widgets(app, pagename):
 
 
 def tidy_page_scripts(app, pagename, templatename, context, doctree):
-    """Add the widget set-up script where widgets are, and drop repeated script tags."""
+    """Add the widget set-up script where widgets are, drop repeated script tags, and plain
+    bibliographies."""
     if app.builder.format != "html":
         return
     if _page_has_widgets(app, pagename):
         app.add_js_file(None, body=WIDGETS_SETUP, priority=499)
+    if "body" in context:
+        context["body"] = plain_bibliography(context["body"])
     seen, unique = set(), []
     for script in context["script_files"]:
         attributes = getattr(script, "attributes", {})
@@ -155,6 +181,9 @@ def setup(app):
     # widget on every page (course_utils.training reads this; the kernels inherit it).
     os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")
     app.connect("config-inited", use_cdn_when_missing)
+    app.connect("config-inited", serve_static)
+    app.add_css_file("course.css")
+    app.add_js_file("course.js", defer="defer")
     app.connect("build-finished", copy_assets)
     # after myst-nb and the themes have added their scripts to the page
     app.connect("html-page-context", tidy_page_scripts, priority=900)
