@@ -13,8 +13,10 @@ starts each submission's kernel with. It talks to the kernel over Jupyter's ``ip
   also the kernel's working folder; ``/tmp`` is an empty tmpfs;
 - nothing of the course folder: no ``chapters/``, ``_build/nbgrader/source``, ``gradebook.db``,
   ``release/``, ``submitted/``, ``autograded/``, ``grades/`` or ``feedback/``;
-- a clean environment (HOME=/tmp, no instructor variables), an unprivileged user when the grader
-  runs as root, and ``prlimit`` limits on address space, processes and CPU time.
+- a clean environment (HOME=/tmp, no instructor variables), and ``prlimit`` limits on address
+  space, processes and CPU time. As root, the kernel runs as an unprivileged user id of its own
+  (root ignores the process limit); otherwise bwrap maps the grader's user into a user namespace,
+  and the process limit counts all of that user's processes.
 
 With ``sandbox=False`` (``make autograde SANDBOX=0``) the kernel runs as an ordinary process; the
 kernel guard (instructor/kernel_guard.py) is loaded either way.
@@ -50,7 +52,14 @@ KEEP = (
     "TORCH_NUM_THREADS",
     "PYTHONHASHSEED",
 )
-NOBODY = 65534
+#: As root, each grading process runs its kernels as a user id of its own, 200000 + (pid mod
+#: 100000), with no other process: the process limit then counts that kernel's processes only.
+FIRST_UID = 200000
+
+
+def kernel_uid() -> int:
+    return FIRST_UID + os.getpid() % 100000
+
 NAMESPACES = ("net", "pid", "ipc", "uts", "cgroup-try")
 
 
@@ -95,7 +104,7 @@ def python_folders() -> list[str]:
 
 
 def limit_prefix(memory_mb: int, processes: int, cpu_seconds: int) -> list[str]:
-    """``prlimit`` (and, as root, a switch to ``nobody`` so that the process limit applies)."""
+    """``prlimit`` (and, as root, a switch to an unprivileged user so that the limits apply)."""
     limits = [
         "prlimit",
         f"--as={memory_mb * 2**20}",
@@ -104,8 +113,9 @@ def limit_prefix(memory_mb: int, processes: int, cpu_seconds: int) -> list[str]:
         "--core=0",
         "--",
     ]
-    if os.geteuid() == 0:  # root ignores RLIMIT_NPROC: run the kernel as nobody
-        drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+    if os.geteuid() == 0:  # root ignores RLIMIT_NPROC: run the kernel as a user of its own
+        uid = kernel_uid()
+        drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
         return limits[:-1] + ["--"] + drop
     return limits
 
@@ -193,10 +203,10 @@ class SandboxKernelManager(AsyncKernelManager):
             shutil.copytree(source, self._scratch, symlinks=False, ignore_dangling_symlinks=True)
         else:
             self._scratch.mkdir()
-        if os.geteuid() == 0:  # the kernel runs as nobody: let it write there and make sockets
+        if os.geteuid() == 0:  # the kernel's own user writes there and makes its sockets
             paths = [self._ipc, *self._ipc.iterdir(), self._scratch, *self._scratch.rglob("*")]
             for path in paths:
-                os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+                os.chown(path, kernel_uid(), kernel_uid(), follow_symlinks=False)
 
     def format_kernel_cmd(self, extra_arguments=None):
         command = super().format_kernel_cmd(extra_arguments)

@@ -1,0 +1,223 @@
+"""Hostile submissions: each attack is blocked by the sandbox or flagged, and nobody else's grade moves.
+
+One batch of the test chapter (tests/fixtures/00_exercise.ipynb, 2 + 3 points) is graded in the
+sandbox, two submissions at once: honest students beside students whose ``flip`` cell first tries
+an attack and then defines a correct ``flip``. An attack prints ``BLOCKED`` when the sandbox stops
+it and ``LEAK`` when it gets through. The honest ones are graded again without a sandbox, one at a
+time: same points. So is one attack, to show that it does get through when nothing stops it.
+"""
+
+import socket
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+from submissions import FIXTURE, edit, released, solved, student_version, submit
+
+from instructor.feedback import leaks
+from instructor.grading import autograde, snapshot
+from instructor.sandbox import SandboxUnavailable
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 30
+FLIP = "def flip(kernel):\n    return torch.flip(kernel, dims=(-2, -1))\n"
+ATTACK = """\
+try:
+{action}
+    print("LEAK")
+except Exception as error:
+    print("BLOCKED", type(error).__name__)
+"""
+FORK_BOMB = """\
+import os
+import time
+children = 0
+try:
+    while children < 100000:
+        if os.fork() == 0:
+            time.sleep(1)
+            os._exit(0)
+        children += 1
+    print("LEAK", children)
+except OSError as error:
+    print("BLOCKED", type(error).__name__, "after", children, "processes")
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+"""
+CHEAT = """\
+import torch as t
+t.equal = lambda *args, **kwargs: True
+def flip(kernel):
+    return kernel
+"""
+
+
+def attacks(root, port):
+    """Attack code by student, each indented into ``ATTACK``'s ``try`` block."""
+    return {
+        "read-chapter": f"print(open({str(FIXTURE.path)!r}).read()[:100])",
+        "read-source": f"print(open({str(root / '_build/nbgrader/source/ch0/00_exercise.ipynb')!r}).read()[:100])",
+        "read-gradebook": f"print(open({str(root / 'gradebook.db')!r}, 'rb').read(100))",
+        "read-classmate": f"print(open({str(root / 'submitted/full/ch0/00_exercise.ipynb')!r}).read()[:100])",
+        "write-grades": f"open({str(root / 'grades' / 'hacked.csv')!r}, 'w').write('me,5')",
+        "socket": f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5)",
+        "memory": "hog = bytearray(64 * 2**30)",
+    }
+
+
+def attack_cell(action: str) -> str:
+    body = "\n".join(f"    {line}" for line in action.splitlines())
+    return ATTACK.format(action=body) + FLIP
+
+
+def graded_output(root, student) -> str:
+    """The text that the ``ch0-flip`` cell printed when graded."""
+    path = root / "autograded" / student / "ch0" / "00_exercise.ipynb"
+    [cell] = [
+        c
+        for c in nbformat.read(path, 4).cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "ch0-flip"
+    ]
+    return "".join(o.get("text", "") + o.get("evalue", "") for o in cell.outputs)
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A TCP server on the grader's loopback, which no sandboxed kernel may reach."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.setblocking(False)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, listener):
+    root = released([FIXTURE], tmp_path_factory.mktemp("course"))
+    full = solved(root, FIXTURE)
+    honest = {
+        "full": full,
+        "partial": solved(root, FIXTURE, only={"ch0-flip"}),
+        "blank": student_version(root, FIXTURE),
+    }
+    port = listener.getsockname()[1]
+    hostile = {
+        student: edit(full, "ch0-flip", attack_cell(action))
+        for student, action in attacks(root, port).items()
+    }
+    hostile["fork-bomb"] = edit(full, "ch0-flip", FORK_BOMB + FLIP)
+    hostile["rebind"] = edit(full, "ch0-flip", CHEAT)
+    for student, notebook in {**honest, **hostile}.items():
+        submit(root, FIXTURE, student, notebook)
+    (root / "grades").mkdir()
+    before = snapshot(root / "submitted")
+    results = {r.student: r for r in autograde(FIXTURE, root, timeout=TIMEOUT, jobs=2)}
+    return root, honest, hostile, results, before
+
+
+EXPECTED = {"full": 5, "partial": 3, "blank": 0}
+
+
+@pytest.mark.parametrize("student", [*attacks(Path("/x"), 1), "fork-bomb"])
+def test_each_attack_is_blocked_and_the_honest_code_after_it_still_counts(hostile, student):
+    root, _, _, results, _ = hostile
+    printed = graded_output(root, student)
+    assert "BLOCKED" in printed and "LEAK" not in printed, printed
+    assert results[student].points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 3}
+
+
+def test_nothing_was_written_outside_the_scratch_copy(hostile):
+    root, _, _, _, before = hostile
+    assert not (root / "grades" / "hacked.csv").exists()
+    assert snapshot(root / "submitted") == before
+
+
+def test_no_connection_reached_the_grader(hostile, listener):
+    with pytest.raises(BlockingIOError):
+        listener.accept()
+
+
+@pytest.mark.parametrize(
+    ("student", "flag"),
+    [
+        ("read-gradebook", "uses a path outside its folder"),
+        ("read-chapter", "uses a path outside its folder"),
+        ("socket", "imports socket"),
+        ("fork-bomb", "uses os.fork"),
+        ("rebind", "rebinds t.equal (torch)"),
+        ("rebind", "rebound at run time (restored for the tests): torch.equal"),
+    ],
+)
+def test_attacks_are_flagged(hostile, student, flag):
+    assert any(flag in f for f in hostile[3][student].flags), hostile[3][student].flags
+
+
+def test_rebinding_a_checking_function_does_not_fool_the_tests(hostile):
+    result = hostile[3]["rebind"]
+    assert result.points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 0}, result.problems
+    assert any("turn the kernel by 180 degrees" in p for p in result.problems)
+
+
+@pytest.mark.parametrize("student", list(EXPECTED))
+def test_honest_students_keep_their_points_and_raise_no_flag(hostile, student):
+    result = hostile[3][student]
+    assert result.graded and result.score == EXPECTED[student], result.problems
+    assert result.flags == [] and result.sandboxed
+
+
+def test_the_gradebook_has_every_grade_written_by_the_two_workers(hostile):
+    root, honest, attackers, results, _ = hostile
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        for student in {**honest, **attackers}:
+            submission = gradebook.find_submission("ch0", student)
+            assert submission.score == results[student].score
+
+
+def test_no_feedback_file_shows_a_hidden_test(hostile):
+    root = hostile[0]
+    assert list((root / "feedback").glob("*/ch0/00_exercise.html"))
+    assert leaks(root, [FIXTURE]) == []
+    page = (root / "feedback" / "full" / "ch0" / "00_exercise.html").read_text()
+    assert "hidden tests: their results are below" in page
+
+
+@pytest.fixture(scope="module")
+def unsandboxed(hostile, tmp_path_factory):
+    """The honest submissions and one attack, graded again without a sandbox, one at a time."""
+    root = released([FIXTURE], tmp_path_factory.mktemp("trusted"))
+    for student, notebook in hostile[1].items():
+        submit(root, FIXTURE, student, notebook)
+    action = f"print(open({str(root / 'gradebook.db')!r}, 'rb').read(16))"
+    submit(
+        root, FIXTURE, "read-gradebook", edit(hostile[1]["full"], "ch0-flip", attack_cell(action))
+    )
+    results = {r.student: r for r in autograde(FIXTURE, root, timeout=TIMEOUT, sandbox=False)}
+    return root, results
+
+
+@pytest.mark.parametrize("student", list(EXPECTED))
+def test_an_honest_submission_gets_the_same_points_with_and_without_the_sandbox(
+    hostile, unsandboxed, student
+):
+    assert unsandboxed[1][student].points == hostile[3][student].points
+    assert unsandboxed[1][student].score == EXPECTED[student]
+
+
+def test_without_the_sandbox_the_attack_gets_through_and_every_row_says_so(unsandboxed):
+    root, results = unsandboxed
+    assert "LEAK" in graded_output(root, "read-gradebook")
+    assert not any(r.sandboxed for r in results.values())
+    rows = (root / "grades" / "ch0.csv").read_text().splitlines()[1:]
+    assert rows and all("graded unsandboxed" in row for row in rows)
+
+
+def test_grading_stops_with_a_clear_message_without_bwrap(tmp_path, monkeypatch):
+    root = released([FIXTURE], tmp_path)
+    submit(root, FIXTURE, "full", solved(root, FIXTURE))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(SandboxUnavailable, match="(?s)bubblewrap .* not installed.*SANDBOX=0"):
+        autograde(FIXTURE, root)
+    assert not (root / "grades" / "ch0.csv").exists()
