@@ -4,8 +4,9 @@ The grading kernel imports this module at start-up (``IPKernelApp.exec_lines``),
 cell runs. It records the attributes of the modules that tests check with (``torch.allclose``,
 ``builtins.isinstance``, ``numpy.testing.assert_allclose``, the methods of ``torch.Tensor`` ...).
 Before every test cell, and once after the last cell, the grader evaluates ``restore()`` in the
-kernel: every attribute that was rebound or deleted since start-up is put back, and its name is
-returned, so that the tests run against the originals and the grader flags the submission.
+kernel: every attribute that was rebound or deleted since start-up is put back, every method
+added to a class over an inherited one (``torch.Tensor.__eq__ = ...``) is removed, and their names
+are returned, so that the tests run against the originals and the grader flags the submission.
 
 Runs inside the student's kernel with no dependency on the ``instructor`` package.
 """
@@ -49,7 +50,7 @@ def _snapshot():
 
 
 _ORIGINAL = _snapshot()
-_setattr, _getattr, _vars = builtins.setattr, builtins.getattr, builtins.vars
+_setattr, _delattr, _vars = builtins.setattr, builtins.delattr, builtins.vars
 
 
 def restore():
@@ -64,4 +65,12 @@ def restore():
                     _setattr(owner, key, value)
                 except (AttributeError, TypeError):  # a C type: its dict cannot be written
                     pass
+        if isinstance(owner, type):  # a new override of an inherited method: Tensor.__eq__
+            for key in [k for k in list(current) if k not in attributes and k not in VOLATILE]:
+                if any(key in _vars(base) for base in owner.__mro__[1:]):
+                    changed.append(f"{name}.{key}")
+                    try:
+                        _delattr(owner, key)
+                    except (AttributeError, TypeError):
+                        pass
     return sorted(changed)

@@ -60,6 +60,7 @@ FIRST_UID = 200000
 def kernel_uid() -> int:
     return FIRST_UID + os.getpid() % 100000
 
+
 NAMESPACES = ("net", "pid", "ipc", "uts", "cgroup-try")
 
 
