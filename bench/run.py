@@ -2,6 +2,7 @@
 
     python bench/run.py                    # everything (about 15 minutes on 2 cores)
     python bench/run.py --only data trainer
+    python bench/run.py --only grading --chapter 1 --submissions 8
 
 Prints a table and JSON, and writes the JSON to bench/results/latest.json. The chapter times come
 from the cold build itself: every chapter is executed there in full mode, and jupyter-cache records
@@ -110,7 +111,63 @@ def bench_build():
     return result
 
 
-BENCHES = {"data": bench_data, "trainer": bench_trainer, "build": bench_build}
+def bench_grading(chapter="1", submissions=8):
+    """``make autograde``: submissions per minute one at a time and two at once (sandboxed).
+
+    The instructor's solution of ``chapter``, submitted by ``submissions`` students, is graded in a
+    fresh released course, first with JOBS=1, then with JOBS=2; wall-clock time of the whole run
+    (workers, kernels, feedback, CSV) and the median time of one submission.
+    """
+    import shutil
+    import statistics
+
+    import nbformat
+
+    from instructor import course, grading, release
+
+    found = course.find_chapter(str(chapter))
+    answers = {
+        c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+        for c in nbformat.read(found.path, 4).cells
+    }
+    result = {"grading_chapter": found.assignment, "grading_submissions": submissions}
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "template"
+        release.release([found], template, ref="bench")
+        student = nbformat.read(template / "release" / found.assignment / found.path.name, 4)
+        for cell in student.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and cell.cell_type == "code":
+                cell.source = answers[meta["grade_id"]]
+        for index in range(submissions):
+            folder = template / "submitted" / f"student{index:03d}" / found.assignment
+            folder.mkdir(parents=True)
+            nbformat.write(student, folder / found.path.name)
+        for jobs in (1, 2):
+            root = Path(tmp) / f"jobs{jobs}"
+            shutil.copytree(template, root)
+            start = time.perf_counter()
+            graded = grading.autograde(found, root, jobs=jobs, quiet=True)
+            seconds = time.perf_counter() - start
+            assert all(r.graded for r in graded), [r.problems for r in graded]
+            result[f"grading_jobs{jobs}_s"] = round(seconds, 1)
+            result[f"grading_jobs{jobs}_per_minute"] = round(60 * submissions / seconds, 2)
+            result[f"grading_jobs{jobs}_median_s"] = round(
+                statistics.median(r.seconds for r in graded), 1
+            )
+            result[f"grading_jobs{jobs}_scores"] = sorted({r.score for r in graded})
+    result["grading_speedup_jobs2"] = round(
+        result["grading_jobs2_per_minute"] / result["grading_jobs1_per_minute"], 2
+    )
+    return result
+
+
+BENCHES = {
+    "data": bench_data,
+    "trainer": bench_trainer,
+    "build": bench_build,
+    "grading": bench_grading,
+}
 
 
 def main():
@@ -118,6 +175,8 @@ def main():
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--only", nargs="+", choices=list(BENCHES), default=list(BENCHES))
+    parser.add_argument("--chapter", default="1", help="grading: the chapter graded (1)")
+    parser.add_argument("--submissions", type=int, default=8, help="grading: how many (8)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     results = {
@@ -126,7 +185,8 @@ def main():
     }
     for name in args.only:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        results.update(BENCHES[name]())
+        options = {"chapter": args.chapter, "submissions": args.submissions}
+        results.update(BENCHES[name](**options) if name == "grading" else BENCHES[name]())
     width = max(map(len, results))
     print("\n".join(f"{key:<{width}}  {value}" for key, value in results.items()))
     print(json.dumps(results, indent=2))

@@ -62,6 +62,9 @@ def kernel_uid() -> int:
 
 
 NAMESPACES = ("net", "pid", "ipc", "uts", "cgroup-try")
+#: An interrupt (SIGINT to the process group, when a cell times out) must reach the kernel, which
+#: handles it while a cell runs, and not kill bwrap, which would take the kernel down with it.
+IGNORE_SIGINT = ["/bin/sh", "-c", 'trap "" INT; exec "$0" "$@"']
 
 
 class SandboxUnavailable(RuntimeError):
@@ -217,7 +220,7 @@ class SandboxKernelManager(AsyncKernelManager):
         cwd = Path(self._launch_args.get("cwd") or os.getcwd())
         self._prepare_scratch(cwd)
         environment = self._launch_args.get("env") or dict(os.environ)
-        return sandbox_command(
+        return IGNORE_SIGINT + sandbox_command(
             command,
             self._scratch,
             self._ipc,

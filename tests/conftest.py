@@ -1,4 +1,9 @@
-"""Shared fixtures: the repository root, the table of contents, and one fast-mode build of the site."""
+"""Shared fixtures: the repository root, the table of contents, and one fast-mode build of the site.
+
+Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), the tests that share an expensive
+module- or session-scoped fixture (the built site, a released and graded course, a chapter's
+kernel) run on one worker, so that each such fixture is made once, not once per worker.
+"""
 
 import os
 import subprocess
@@ -41,3 +46,26 @@ def fast_site(tmp_path_factory):
         f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     )
     return out / "_build" / "html"
+
+
+def pytest_collection_modifyitems(config, items):
+    """One xdist group per module with a module-scoped fixture of ours, one per session fixture."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        shared = [
+            definition
+            for name in (info.names_closure if info else [])
+            for definition in info.name2fixturedefs.get(name) or []
+            if definition.scope in ("module", "package", "session")
+            and str(getattr(definition, "baseid", "")).startswith("tests")
+        ]
+        sessions = [d for d in shared if d.scope == "session"]
+        if sessions:  # the built site: every test that reads it on one worker
+            group = f"{sessions[0].baseid}::{sessions[0].argname}"
+        elif shared:
+            group = item.nodeid.split("::")[0]
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))

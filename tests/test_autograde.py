@@ -1,7 +1,8 @@
 """Autograding with nbgrader, end to end: real notebooks released, submitted, graded, reported.
 
 The test chapter (tests/fixtures/00_exercise.ipynb: two parts worth 2 and 3 points) takes every
-kind of broken submission in one batch; each real chapter with an exercise is graded for its
+kind of broken submission in one batch, graded as two shards (``SHARD=1/2`` and ``2/2``) whose
+grade tables are then merged; each real chapter with an exercise is graded for its
 instructor solution (full marks), its untouched student version and that version with its test
 cells deleted (zero on every test), and, where it has several parts, the first part alone.
 Grading times are printed (run with -s); they are measured, not asserted.
@@ -23,12 +24,14 @@ from submissions import (
 )
 
 from instructor import course
-from instructor.grading import autograde, snapshot
+from instructor.feedback import leaks
+from instructor.grading import autograde, merge, parse_shard, select, snapshot
 
 pytestmark = pytest.mark.slow
 
 #: nbgrader_config.py's per-cell timeout is 60 s; the endless loop need not cost that much here.
 TIMEOUT = 30
+LOOPING = "def {name}(*args, **kwargs):\n    while True:\n        pass"
 
 
 def fixture_batch(root):
@@ -74,6 +77,15 @@ def fixture_batch(root):
             edit(full, "ch0-flip", "while True:\n    pass"),
             {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
         ),
+        # two test cells call looping functions: the second one only gets the grace budget
+        "endless-loops": (
+            edit(
+                edit(full, "ch0-output-size", LOOPING.format(name="output_size")),
+                "ch0-flip",
+                LOOPING.format(name="flip"),
+            ),
+            {"ch0-output-size-tests": 0, "ch0-flip-tests": 0},
+        ),
         "import-error": (
             edit(
                 full,
@@ -97,7 +109,11 @@ def graded(tmp_path_factory):
         submit(root, FIXTURE, student, notebook)
     submit(root, FIXTURE, "not-json", "{ this is not a notebook")
     before = snapshot(root / "submitted")
-    results = autograde(FIXTURE, root, timeout=TIMEOUT)
+    results = []
+    for shard in (1, 2):
+        results += autograde(FIXTURE, root, timeout=TIMEOUT, shard=(shard, 2))
+    shards = sorted((root / "grades").glob("ch0.shard-*-of-2.csv"))
+    merge(shards, root / "grades" / "ch0.csv")
     return root, batch, {r.student: r for r in results}, before
 
 
@@ -121,6 +137,7 @@ def test_the_fixture_submissions_are_what_they_claim(graded):
         "deleted-part",
         "deleted-solution",
         "endless-loop",
+        "endless-loops",
         "import-error",
         "syntax-error",
     ],
@@ -141,6 +158,8 @@ def test_each_submission_gets_exactly_its_points(graded, student):
         ("deleted-test", "ch0-flip-tests: deleted, restored"),
         ("deleted-part", "ch0-output-size-tests: deleted, restored"),
         ("endless-loop", "ch0-flip: CellTimeoutError"),
+        ("endless-loops", "ch0-output-size-tests: CellTimeoutError"),
+        ("endless-loops", "ch0-flip-tests: CellTimeoutError"),
         ("import-error", "ch0-output-size: ModuleNotFoundError"),
         ("syntax-error", "ch0-flip: SyntaxError"),
         ("blank", "ch0-flip-tests: NotImplementedError"),
@@ -154,6 +173,32 @@ def test_what_broke_is_reported(graded, student, reported):
 
 def test_a_clean_submission_reports_nothing(graded):
     assert graded[2]["full"].problems == []
+    assert graded[2]["full"].flags == []
+
+
+def test_two_timeouts_cost_one_timeout_and_the_grace(graded):
+    root = graded[0]
+    path = root / "autograded" / "endless-loops" / "ch0" / "00_exercise.ipynb"
+    report = nbformat.read(path, 4).metadata["course_grading"]
+    assert report["timeouts"] == 2
+    print(f"two endless loops graded in {graded[2]['endless-loops'].seconds:.1f} s")
+
+
+def test_the_shards_are_disjoint_and_cover_the_class(graded):
+    root, _, results, _ = graded
+    first = (root / "grades" / "ch0.shard-1-of-2.csv").read_text().splitlines()[1:]
+    second = (root / "grades" / "ch0.shard-2-of-2.csv").read_text().splitlines()[1:]
+    students = [row.split(",")[0] for row in first + second]
+    assert sorted(students) == sorted(results) and len(set(students)) == len(students)
+
+
+def test_feedback_shows_results_but_no_hidden_test(graded):
+    root = graded[0]
+    assert leaks(root, [FIXTURE]) == []
+    page = (root / "feedback" / "blank" / "ch0" / "00_exercise.html").read_text()
+    assert "NotImplementedError" in page and "hidden tests: their results are below" in page
+    autograded = (root / "autograded" / "blank" / "ch0" / "00_exercise.ipynb").read_text()
+    assert "BEGIN HIDDEN TESTS" in autograded  # what nbgrader would have put in the feedback
 
 
 def test_an_unreadable_notebook_is_reported_and_the_batch_goes_on(graded):
@@ -227,8 +272,54 @@ def test_real_chapter_grades_solution_full_and_student_version_zero(chapter, tmp
     for student, result in results.items():
         print(f"{chapter.stem}, {student}: {result.score:g} points in {result.seconds:.1f} s")
     assert results["solution"].points == points, results["solution"].problems
+    assert results["solution"].flags == []  # no false alarm on the instructor's own code
+    assert leaks(root, [chapter]) == []
     assert results["untouched"].points == dict.fromkeys(points, 0)
     assert results["tests-deleted"].points == dict.fromkeys(points, 0)
     assert all(f"{cell}: deleted, restored" in results["tests-deleted"].problems for cell in points)
     if first_part:
         assert results["first-part"].points == first_part, results["first-part"].problems
+
+
+@pytest.mark.parametrize(
+    ("shard", "expected"),
+    [
+        ((1, 3), ["a", "d", "g"]),
+        ((2, 3), ["b", "e"]),
+        ((3, 3), ["c", "f"]),
+        ((1, 1), list("abcdefg")),
+    ],
+)
+def test_a_shard_is_every_nth_student_from_the_ith(shard, expected):
+    assert select(list("abcdefg"), shard, None) == expected
+
+
+def test_shards_and_student_lists_are_checked():
+    assert parse_shard(" 2 / 4 ") == (2, 4)
+    assert select(list("abc"), None, ["c", "a"]) == ["a", "c"]
+    with pytest.raises(SystemExit, match="SHARD='2:4'"):
+        parse_shard("2:4")
+    with pytest.raises(SystemExit, match="1 <= i <= n"):
+        select(list("abc"), (0, 2), None)
+    with pytest.raises(SystemExit, match="no submission from zed"):
+        select(list("abc"), None, ["zed"])
+
+
+def test_merge_joins_shards_and_a_later_regrade_wins(tmp_path):
+    one, two, regrade = tmp_path / "1.csv", tmp_path / "2.csv", tmp_path / "r.csv"
+    one.write_text(
+        "student,t1,score,max_score,seconds,sandboxed,problems,flags\nann,1,1,2,3.0,yes,,\n"
+    )
+    two.write_text(
+        "student,t1,score,max_score,seconds,sandboxed,problems,flags\nbob,2,2,2,3.0,yes,,\n"
+    )
+    regrade.write_text(
+        "student,t1,score,max_score,seconds,sandboxed,problems,flags\nann,2,2,2,3.0,yes,,\n"
+    )
+    assert merge([one, two, regrade], tmp_path / "all.csv") == 2
+    with (tmp_path / "all.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["student"], r["score"]) for r in rows] == [("ann", "2"), ("bob", "2")]
+    with pytest.raises(SystemExit, match="not a grades file"):
+        (tmp_path / "x.csv").write_text("name,score\n")
+        merge([tmp_path / "x.csv"], tmp_path / "all.csv")

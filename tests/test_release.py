@@ -10,11 +10,13 @@ import pytest
 from submissions import FIXTURE, grade_id, released, student_version
 
 from instructor import course
+from instructor.feedback import leaks
 from instructor.release import (
     check,
     check_release,
     check_source,
     hand_edits,
+    points_table,
     release,
     secret_lines,
     student_tree,
@@ -227,3 +229,30 @@ def test_student_tree_puts_notebooks_at_the_site_paths(fixture_course, tmp_path)
     requirements = (out / "binder" / "requirements.txt").read_text().splitlines()
     assert requirements[-1] == f"course-utils @ git+{course.repository_url()}@{REF}"
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements
+
+
+def test_release_reports_tasks_and_points_per_chapter():
+    table = points_table([FIXTURE, FIXTURE])
+    assert "ch0" in table and "00_exercise" in table
+    rows = [line.split()[2:] for line in table.splitlines() if line.split()[:1] == ["ch0"]]
+    assert rows == [["2", "5"], ["2", "5"]]  # two solution code cells; tests worth 2 + 3 points
+    assert table.splitlines()[-1].split() == ["total", "4", "10"]
+
+
+def test_nothing_a_student_receives_holds_a_secret(real, fixture_course, tmp_path):
+    assert leaks(real, CHAPTERS) == []
+    assert leaks(fixture_course, [FIXTURE]) == []
+    # the check can fail: a hidden test pasted into a released notebook, or into a feedback page
+    leaked = tmp_path / "leaked"
+    (leaked / "release" / "ch0").mkdir(parents=True)
+    notebook = student_version(fixture_course, FIXTURE)
+    notebook.cells[
+        -1
+    ].source += '\nassert torch.equal(flip(flip(k)), k), "flipping twice gives the kernel back"'
+    nbformat.write(notebook, leaked / "release" / "ch0" / "00_exercise.ipynb")
+    (leaked / "feedback" / "ann" / "ch0").mkdir(parents=True)
+    page = "<pre><span>for</span> n, k, s, p <span>in</span> SIZES:</pre>"
+    (leaked / "feedback" / "ann" / "ch0" / "00_exercise.html").write_text(page)
+    found = leaks(leaked, [FIXTURE])
+    assert any("release/ch0/00_exercise.ipynb" in f and "flip(flip(k))" in f for f in found)
+    assert any("feedback/ann/ch0/00_exercise.html" in f and "SIZES" in f for f in found)
