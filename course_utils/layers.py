@@ -237,6 +237,8 @@ class UndoableSequential(nn.Sequential):
 
     def undo(self, y, contexts, rule="deconvnet"):
         """Undo the layers that made ``contexts``, from the last back to the input."""
+        if rule not in RULES:  # checked here too: a stack without a ReLU would ignore it
+            raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
         if len(contexts) > len(self):
             raise ValueError(f"{len(contexts)} contexts for a stack of {len(self)} layers")
         layers = list(self)[: len(contexts)]

@@ -273,3 +273,6 @@ def test_sequential_errors():
     _, contexts = model.activations(x, 2)
     with pytest.raises(ValueError, match="another layer"):
         network().undo(torch.zeros(1, 4, 14, 14, dtype=torch.double), contexts)
+    _, contexts = model.activations(x, 0)  # a convolution alone: no ReLU to check the rule
+    with pytest.raises(ValueError, match="rule must be one of"):
+        model.undo(torch.zeros(1, 4, 28, 28, dtype=torch.double), contexts, rule="gradient")
