@@ -16,11 +16,18 @@ It also tidies what every page loads, so that a reader's console stays free of e
 saved widgets get a short set-up script (see ``WIDGETS_SETUP``), and a script tag that appears twice
 on a page (sphinx-thebe's inline configuration, with Sphinx 7) appears once.
 
-And it serves the course's own files in ``site/static/``: ``course.css`` (code that wraps, figures on
-white in dark mode, print styles) and ``course.js`` (accessible names for the solution toggles and
-the widgets' sliders); ``site/templates/`` holds the theme's colour-mode and search buttons, named by
-the text they show. Each page's bibliography loses the ARIA roles docutils gives it (a "list"
-whose items are not list items), which screen readers and axe reject.
+And it serves the course's own files:
+
+- ``site/root/favicon.ico`` (``favicon.svg`` redrawn with Pillow at 16, 32 and 48 pixels) at the
+  top of the site, for pages that name no icon (``index.html``, a redirect), which browsers ask
+  for ``/favicon.ico``;
+- ``site/static/``: ``favicon.svg`` (``html.favicon``), ``course.css`` (code that wraps, figures on
+  white in dark mode, print styles) and ``course.js`` (accessible names for the solution toggles
+  and the widgets' sliders);
+- ``site/templates/``: the theme's colour-mode and search buttons, named by the text they show.
+
+Each page's bibliography loses the ARIA roles docutils gives it (a "list" whose items are not list
+items), which screen readers and axe reject.
 """
 
 import json
@@ -138,8 +145,10 @@ def copy_assets(app, exception):
 
 
 def serve_static(app, config):
-    """Serve ``site/static/`` in ``_static/``; ``site/templates/`` overrides theme components."""
+    """Serve ``site/static/`` in ``_static/`` and ``site/root/`` at the top of the site;
+    ``site/templates/`` overrides theme components."""
     config.html_static_path.append(str(STATIC))
+    config.html_extra_path.append(str(HERE / "root"))
     config.templates_path.insert(0, str(TEMPLATES))  # before the themes' own components
 
 

@@ -2,7 +2,12 @@
 
 The fast-mode build (``fast_site``; set ``COURSE_SITE`` to test an existing ``_build/html``) is
 served on a loopback port, gzipped as a static host serves it, and every page is opened in Debian's
-Chromium driven by Playwright. Any request for a non-local address is aborted and fails the test.
+Chromium driven by Playwright, each in a fresh profile (a new browser context: no cache, no cookies,
+no stored colour mode). Any request for a non-local address is aborted and fails the test. Chromium
+asks for a site's icon once per browser, and not at all while Playwright intercepts requests, so one
+test starts a new browser without interception and checks what the host answered (a missing
+favicon is a 404 on ``/favicon.ico`` and a console error). Every page is audited with axe-core
+(``site/node_modules``, pinned in ``site/package-lock.json``), in light and dark mode.
 A full-page screenshot of every page, and ``page-weights.json``, go to ``_build/screenshots/`` (or
 ``$COURSE_SCREENSHOTS``).
 """
@@ -40,6 +45,8 @@ PAGE_WEIGHT_LIMIT = 3_000_000  # bytes a first visit downloads, images and scrip
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # What static hosts (GitHub Pages included) send compressed; images and fonts are sent as they are.
 COMPRESSED = {".html", ".js", ".css", ".json", ".svg", ".txt", ".ipynb", ".inv", ".map"}
+AXE = ROOT / "site" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_BLOCKING = {"serious", "critical"}  # impacts that fail the test; minor and moderate are printed
 
 
 class StaticHost(SimpleHTTPRequestHandler):
@@ -47,6 +54,9 @@ class StaticHost(SimpleHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def log_request(self, code="-", size="-"):
+        self.server.answered.append((self.path, int(code)))
 
     def do_GET(self):
         path = Path(self.translate_path(self.path))
@@ -70,14 +80,21 @@ def _gzipped(path, mtime):
 
 
 @pytest.fixture(scope="module")
-def site_url(fast_site):
+def host(fast_site):
+    """The static host; ``host.answered`` lists ``(path, status)`` of every request it answered."""
     handler = functools.partial(StaticHost, directory=str(fast_site))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.answered = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
+    yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site_url(host):
+    return f"http://127.0.0.1:{host.server_port}/"
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +112,12 @@ def chromium():
 class Reader:
     """A fresh browser profile on the site that records what a reader's browser complains about."""
 
-    def __init__(self, chromium, site_url):
+    def __init__(self, chromium, site_url, color_scheme="light"):
         self.site_url = site_url
         self.errors, self.failed, self.external, self.finished = [], [], [], []
-        self.context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        self.context = chromium.new_context(
+            viewport={"width": 1280, "height": 900}, color_scheme=color_scheme
+        )
         self.context.set_default_timeout(60_000)  # generous: CI machines and shared cores are slow
         self.context.route("**/*", self._only_loopback)
         self.page = self.context.new_page()
@@ -146,8 +165,34 @@ class Reader:
         self.page.evaluate("async () => { await document.fonts.ready; }")
         self.page.wait_for_function("() => [...document.images].every(img => img.complete)")
 
+    def audit(self):
+        """axe-core's violations on the page as it is now: ``[{id, impact, help, nodes}]``."""
+        if not AXE.is_file():
+            pytest.fail(f"no {AXE.relative_to(ROOT)}: run `make site-assets` (npm ci in site/)")
+        if not self.page.evaluate("() => !!window.axe"):
+            self.page.add_script_tag(path=str(AXE))  # inline: no request leaves the page
+        return self.page.evaluate(AXE_RUN)
+
     def close(self):
         self.context.close()
+
+
+AXE_RUN = """async () => {
+  const results = await axe.run(document, {resultTypes: ['violations']});
+  return results.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map(n => n.target.join(' ')),
+  }));
+}"""
+
+
+def _blocking(violations):
+    """The serious and critical violations, one line each: rule, impact, where."""
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}: {', '.join(v['nodes'][:5])}"
+        for v in violations
+        if v["impact"] in AXE_BLOCKING
+    ]
 
 
 @pytest.fixture
@@ -168,8 +213,10 @@ PAGE_FACTS = """() => {
   prose.querySelectorAll('pre, code, script, style, mjx-container').forEach(e => e.remove());
   const maths = [...article.querySelectorAll('.math')];
   const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
+  const icon = document.querySelector('link[rel~="icon"]');
   return {
     images,
+    favicon: icon && icon.getAttribute('href'),
     maths: maths.length,
     typeset: maths.filter(m => m.querySelector('mjx-container')).length,
     raw_maths: ['$$', '\\\\[', '\\\\('].filter(d => prose.textContent.includes(d)),
@@ -181,35 +228,88 @@ PAGE_FACTS = """() => {
 }"""
 
 
+# Visible code blocks wider than their box, or reaching past the article: the longest line of
+# each, cut to 60 characters.
+CLIPPED_CODE = """() => {
+  const article = document.querySelector('article') || document.body;
+  const right = article.getBoundingClientRect().right;
+  return [...article.querySelectorAll('pre')]
+    .filter(pre => pre.offsetParent !== null)
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1
+                   || pre.getBoundingClientRect().right > right + 1)
+    .map(pre => pre.textContent.split('\\n')
+                   .reduce((a, b) => (b.length > a.length ? b : a)).slice(0, 60));
+}"""
+
+# Every visible picture in the article (figures and widget frames): its backdrop and filter.
+PICTURES = """() => [...document.querySelectorAll('.bd-content img')]
+  .filter(img => img.offsetParent !== null)
+  .map(img => { const style = getComputedStyle(img);
+    return {src: img.getAttribute('src').slice(0, 60), background: style.backgroundColor,
+            filter: style.filter}; })"""
+
+
+def _visit(chromium, site_url, host, page, color_scheme, screenshot=None, site=None):
+    """Open a page in a fresh profile: what went wrong, its facts, its weight (with ``site``), then
+    its axe audit with every solution unfolded."""
+    reader = Reader(chromium, site_url, color_scheme)
+    answered = len(host.answered)
+    try:
+        reader.open(f"{page}.html")
+        facts = reader.page.evaluate(PAGE_FACTS)
+        if screenshot:
+            reader.page.screenshot(path=screenshot, full_page=True)
+        facts.update(
+            theme=reader.page.evaluate("document.documentElement.dataset.theme"),
+            pictures=reader.page.evaluate(PICTURES),
+            weight=_weight(reader.finished, site) if site else None,
+        )
+        reader.page.evaluate(
+            "document.querySelectorAll('details').forEach(d => { d.open = true; })"
+        )
+        facts.update(
+            clipped_code=reader.page.evaluate(CLIPPED_CODE),
+            axe=reader.audit(),
+            errors=reader.errors,
+            failed=reader.failed,
+            external=reader.external,
+        )
+    finally:
+        reader.close()
+    facts["http_errors"] = [
+        f"{path}: HTTP {code}" for path, code in host.answered[answered:] if code >= 400
+    ]
+    return facts
+
+
 @pytest.fixture(scope="module")
-def visits(chromium, site_url, fast_site):
+def visits(chromium, site_url, host, fast_site):
     """Open each page once in a fresh profile: what went wrong, what it weighs, a screenshot."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     cache = {}
 
     def visit(page):
         if page not in cache:
-            reader = Reader(chromium, site_url)
-            try:
-                reader.open(f"{page}.html")
-                facts = reader.page.evaluate(PAGE_FACTS)
-                reader.page.screenshot(
-                    path=ARTEFACTS / f"{page.replace('/', '--')}.png", full_page=True
-                )
-                facts.update(
-                    errors=reader.errors,
-                    failed=reader.failed,
-                    external=reader.external,
-                    weight=_weight(reader.finished, fast_site),
-                )
-            finally:
-                reader.close()
-            cache[page] = facts
+            screenshot = ARTEFACTS / f"{page.replace('/', '--')}.png"
+            cache[page] = _visit(chromium, site_url, host, page, "light", screenshot, fast_site)
         return cache[page]
 
     yield visit
     weights = {page: facts["weight"] for page, facts in cache.items()}
     (ARTEFACTS / "page-weights.json").write_text(json.dumps(weights, indent=2) + "\n")
+
+
+@pytest.fixture(scope="module")
+def dark_visits(chromium, site_url, host):
+    """Open each page once in a fresh profile whose system asks for dark mode."""
+    cache = {}
+
+    def visit(page):
+        if page not in cache:
+            cache[page] = _visit(chromium, site_url, host, page, "dark")
+        return cache[page]
+
+    return visit
 
 
 def _weight(requests, site):
@@ -243,6 +343,79 @@ def test_page_loads_without_errors_or_failed_requests(visits, page):
     facts = visits(page)
     assert not facts["errors"], "\n".join(facts["errors"])
     assert not facts["failed"], "\n".join(facts["failed"])
+    assert not facts["http_errors"], "\n".join(facts["http_errors"])  # as the host answered
+
+
+def test_first_visit_in_a_new_browser_has_no_errors(chromium, host, site_url):
+    """A new browser (a fresh profile, no request interception) opens the site: it asks for the
+    site's icon and gets it; no console errors, no failed or outside requests."""
+    browser = chromium.browser_type.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    answered = len(host.answered)
+    errors, outside = [], []
+    try:
+        page = browser.new_context().new_page()
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+        page.on("request", lambda r: urlsplit(r.url).hostname in LOOPBACK or outside.append(r.url))
+        page.goto(site_url)
+        page.wait_for_url("**/intro.html")
+        page.wait_for_load_state("load")
+        for _ in range(100):  # the icon is fetched after the page loads
+            if any("favicon" in path for path, _ in host.answered[answered:]):
+                break
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(500)
+    finally:
+        browser.close()
+    served = host.answered[answered:]
+    assert [path for path, _ in served if "favicon" in path], "the browser asked for no icon"
+    assert [f"{path}: HTTP {code}" for path, code in served if code >= 400] == []
+    assert errors == [] and outside == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_has_a_favicon(visits, fast_site, page):
+    icon = visits(page)["favicon"]
+    assert icon, "no <link rel='icon'>: set html.favicon in _config.yml"
+    assert (fast_site / page).parent.joinpath(icon).resolve().is_file(), icon
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_serious_accessibility_violations(visits, page):
+    """axe-core, solutions unfolded: no serious or critical violation (contrast, names, alt...)."""
+    violations = visits(page)["axe"]
+    print(page, "minor and moderate:", [(v["id"], v["impact"]) for v in violations])
+    assert _blocking(violations) == [], ACCESSIBILITY_HINT
+
+
+ACCESSIBILITY_HINT = (
+    "a figure needs metadata mystnb.image.alt in its notebook cell; a widget's slider its "
+    "description; a widget's picture its tooltip; the site's own markup is fixed in site/"
+)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_dark_mode_is_accessible_and_keeps_figures_on_white(dark_visits, page):
+    """The theme follows a reader's dark system setting; pictures keep a white backdrop, undimmed."""
+    facts = dark_visits(page)
+    assert facts["theme"] == "dark"
+    assert not facts["errors"], "\n".join(facts["errors"])
+    assert _blocking(facts["axe"]) == [], ACCESSIBILITY_HINT
+    not_on_white = [
+        picture
+        for picture in facts["pictures"]
+        if picture["background"] not in ("rgb(255, 255, 255)", "rgba(255, 255, 255, 1)")
+        or picture["filter"] != "none"
+    ]
+    assert not_on_white == []
+
+
+@pytest.mark.parametrize("page", BOOK)
+def test_code_fits_the_page(visits, page):
+    """Every code block and printed output, solutions included, wraps within the article."""
+    assert visits(page)["clipped_code"] == [], (
+        "these lines are cut off (see site/static/course.css)"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -351,6 +524,59 @@ def test_solution_toggles_open_and_close(reader, page):
         answer.locator(".admonition-title").click()
         body.wait_for(state="hidden")
     assert reader.errors[loaded:] == []
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_solution_toggles_work_from_the_keyboard(reader, page):
+    """Tab reaches each "Show solution" toggle, Enter opens it and closes it again."""
+    reader.open(f"{page}.html")
+    loaded = len(reader.errors)
+    toggles = reader.page.locator("details.hide.above-input", has_text="Show solution")
+    assert toggles.count() > 0
+    for toggle in toggles.all():
+        summary = toggle.locator("summary")
+        assert summary.evaluate("s => s.tabIndex") >= 0, "not in the tab order"
+        assert summary.get_attribute("aria-label") is None, "its name should be what it shows"
+        summary.focus()
+        assert summary.evaluate("s => s === document.activeElement")
+        reader.page.keyboard.press("Enter")
+        assert toggle.evaluate("d => d.open") and toggle.locator(".cell_input").is_visible()
+        reader.page.keyboard.press("Enter")
+        assert not toggle.evaluate("d => d.open")
+    assert reader.errors[loaded:] == []
+
+
+CHROME = [  # what a printed page leaves out: the site's navigation and buttons
+    ".bd-header",
+    ".bd-header-article",
+    ".bd-sidebar-primary",
+    ".bd-sidebar-secondary",
+    ".prev-next-footer",
+    ".bd-footer-content",
+    "#pst-skip-link",
+    "#print-main-content",  # the theme's printed table of contents
+]
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_printed_chapter_has_no_navigation_and_keeps_solutions_folded(reader, page):
+    reader.open(f"{page}.html")
+    reader.page.emulate_media(media="print")
+    shown = [sel for sel in CHROME if reader.page.locator(sel).first.is_visible()]
+    assert shown == [], "navigation printed: hide it in site/static/course.css (@media print)"
+    titles = [h1.inner_text() for h1 in reader.page.locator("h1").all() if h1.is_visible()]
+    assert len(titles) == 1, f"the title should be printed once: {titles}"
+    for toggle in reader.page.locator("details.hide.above-input").all():
+        assert not toggle.locator(".cell_input").is_visible(), "a solution is printed"
+        assert not toggle.locator("summary").is_visible(), "a 'Show solution' button is printed"
+    figures = [  # the notebook's figures; a widget shows one frame of its own
+        img
+        for img in reader.page.locator("article .cell_output img").all()
+        if img.evaluate("img => !img.closest('.jupyter-widgets')")
+    ]
+    assert figures, "a chapter has figures"
+    assert [img.get_attribute("src") for img in figures if not img.is_visible()] == []
+    assert reader.page.evaluate(CLIPPED_CODE) == [], "code cut off in print"
 
 
 def expected_launch_urls(page):
