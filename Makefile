@@ -10,7 +10,7 @@ APT_PACKAGES := dataset-fashion-mnist chromium npm bubblewrap
 JUPYTER_BOOK := $(PYTHON) -c 'from jupyter_book.cli.main import main; main()'
 
 .PHONY: book test setup python-deps system-deps bench lint clean
-.PHONY: site-assets linkcheck
+.PHONY: site-assets linkcheck pdf
 .PHONY: release release-check autograde merge-grades student-branch
 
 # The site folds solutions and model answers; `make book SOLUTIONS=hide` removes them (see README).
@@ -100,3 +100,8 @@ merge-grades:
 
 student-branch: release
 	$(PYTHON) -m instructor student-tree _build/student
+
+# The whole book as one PDF, _build/pdf/book.pdf (README, "The site"): Debian's Chromium prints each
+# page of the built site with its print styles, pypdf joins them, with a bookmark per page.
+pdf: book
+	$(PYTHON) site/pdf.py _build/html _build/pdf/book.pdf
