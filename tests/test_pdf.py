@@ -2,18 +2,18 @@
 
 Its text is read back with pypdf: every page of the book, in order, with a bookmark each; none of
 the site's navigation; solutions folded (a solution's code is missing where ordinary code is
-found); and as many pictures as the pages show.
+found); and as many pictures as the pages show. The joining and the errors are tested without a
+browser.
 """
 
 import importlib.util
+import io
 import unicodedata
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 from conftest import ROOT, toc_files
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 spec = importlib.util.spec_from_file_location("pdf", ROOT / "site" / "pdf.py")
 pdf = importlib.util.module_from_spec(spec)
@@ -69,6 +69,8 @@ def _title(fast_site, page):
     return heading.get_text().strip()
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_book_has_every_page_in_reading_order(parts, fast_site):
     titles = [_title(fast_site, page) for page in BOOK]
     assert [title for title, _ in parts] == titles
@@ -77,6 +79,8 @@ def test_book_has_every_page_in_reading_order(parts, fast_site):
         assert _plain(title) in _plain(pages[0].extract_text()), f"{title}: not on its first page"
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_book_has_no_navigation(parts, fast_site):
     for page, (title, pages) in zip(BOOK, parts, strict=True):
         article = _html(fast_site, page).select_one("article")
@@ -91,6 +95,8 @@ def _longest_line(pre):
     return max(pre.get_text().splitlines(), key=len).strip()
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 @pytest.mark.parametrize("page", [page for page in BOOK if page.startswith("chapters/")])
 def test_solutions_stay_folded_and_figures_are_kept(parts, fast_site, page):
     html = _html(fast_site, page)
@@ -109,3 +115,36 @@ def test_solutions_stay_folded_and_figures_are_kept(parts, fast_site, page):
     figures = [img for img in html.select("article img") if not img.find_parent("script")]
     pictures = sum(len(p.images) for p in pages)
     assert pictures >= len(figures), f"{len(figures)} figures on the page, {pictures} in the PDF"
+
+
+def _blank_pdf(pages):
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_join_bookmarks_the_first_page_of_each_part():
+    from pypdf import PdfReader
+
+    joined = pdf.join(
+        [("Intro", _blank_pdf(2)), ("One", _blank_pdf(3)), ("Two", _blank_pdf(1))], "B"
+    )
+    reader = PdfReader(io.BytesIO(joined))
+    assert len(reader.pages) == 6
+    marks = [(item.title, reader.get_destination_page_number(item)) for item in reader.outline]
+    assert marks == [("Intro", 0), ("One", 2), ("Two", 5)]
+    assert reader.metadata.title == "B"
+
+
+def test_book_pages_follow_the_table_of_contents():
+    assert pdf.book_pages() == BOOK
+
+
+def test_printing_an_unbuilt_site_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="build the site first"):
+        pdf.print_pages(tmp_path, ["intro", "chapters/01_transposed_convolutions"])

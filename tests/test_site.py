@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
@@ -88,11 +89,48 @@ def test_chapter_opens_with_objectives_and_closes_with_a_summary(page):
 
 
 def test_lock_file_pins_the_versions_in_package_json():
-    wanted = json.loads((SITE / "package.json").read_text())["dependencies"]
+    package = json.loads((SITE / "package.json").read_text())
+    # served by the site; axe-core only audits it in the browser test
+    wanted = {**package["dependencies"], **package["devDependencies"]}
     lock = json.loads((SITE / "package-lock.json").read_text())["packages"]
     assert {name: lock[f"node_modules/{name}"]["version"] for name in wanted} == wanted
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) for version in wanted.values())
     assert wanted["mathjax"].startswith("3.")
+    assert "axe-core" in package["devDependencies"]
+
+
+def test_favicon_is_configured_and_served_at_the_root():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert (ROOT / config["html"]["favicon"]).is_file()
+    assert (SITE / "root" / "favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"  # an ICO
+
+
+def test_bibliography_loses_its_invalid_aria_roles():
+    body = (
+        '<div role="list" class="citation-list">\n'
+        '<div class="citation" id="id3" role="doc-biblioentry">\n'
+        '<span class="label"><a role="doc-backlink" href="#id1">KW14</a></span>\n'
+        "<p>Kingma and Welling.</p>\n</div>\n</div>"
+    )
+    assert site_assets.plain_bibliography(body) == (
+        '<div class="citation-list">\n'
+        '<div class="citation" id="id3">\n'
+        '<span class="label"><a role="doc-backlink" href="#id1">KW14</a></span>\n'
+        "<p>Kingma and Welling.</p>\n</div>\n</div>"
+    )
+
+
+def test_site_files_are_served_and_templates_override_the_theme():
+    import pydata_sphinx_theme
+
+    config = SimpleNamespace(html_static_path=["_static"], html_extra_path=[], templates_path=["a"])
+    site_assets.serve_static(None, config)
+    assert config.html_static_path == ["_static", str(SITE / "static")]
+    assert config.html_extra_path == [str(SITE / "root")]
+    assert config.templates_path[0] == str(SITE / "templates")
+    theme = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
+    for template in (SITE / "templates").glob("*.html"):  # each replaces a theme component
+        assert (theme / "components" / template.name).is_file(), template.name
 
 
 def test_config_points_at_files_the_extension_serves():
