@@ -88,7 +88,7 @@ def requirement_closure(names) -> list[metadata.Distribution]:
             marker = requirement.marker
             if marker is None or any(marker.evaluate({"extra": e}) for e in {"", *extras}):
                 todo.append((requirement.name, frozenset(requirement.extras)))
-    return list({id(d): d for d in found.values()}.values())
+    return list(found.values())
 
 
 def link_installed(names, folder: Path) -> Path:
