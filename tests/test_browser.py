@@ -396,7 +396,7 @@ ACCESSIBILITY_HINT = (
 
 @pytest.mark.parametrize("page", PAGES)
 def test_dark_mode_is_accessible_and_keeps_figures_on_white(dark_visits, page):
-    """The theme follows a reader's dark system setting; pictures keep a white backdrop, undimmed."""
+    """The theme follows a dark system setting; pictures keep a white backdrop, unfiltered."""
     facts = dark_visits(page)
     assert facts["theme"] == "dark"
     assert not facts["errors"], "\n".join(facts["errors"])
@@ -528,7 +528,7 @@ def test_solution_toggles_open_and_close(reader, page):
 
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_solution_toggles_work_from_the_keyboard(reader, page):
-    """Tab reaches each "Show solution" toggle, Enter opens it and closes it again."""
+    """Each "Show solution" toggle is in the tab order, named by its text; Enter opens, closes it."""
     reader.open(f"{page}.html")
     loaded = len(reader.errors)
     toggles = reader.page.locator("details.hide.above-input", has_text="Show solution")

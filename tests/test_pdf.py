@@ -1,9 +1,9 @@
 """The whole book as one PDF (``site/pdf.py``, ``make pdf``), printed from the fast-mode site.
 
 Its text is read back with pypdf: every page of the book, in order, with a bookmark each; none of
-the site's navigation; solutions folded (a solution's code is missing where ordinary code is
-found); and as many pictures as the pages show. The joining and the errors are tested without a
-browser.
+the site's navigation; solutions and model answers folded (a solution's code is missing where
+ordinary code is found); and as many pictures as the pages show. The joining of the parts and the
+error for an unbuilt site are tested without a browser.
 """
 
 import importlib.util
@@ -112,6 +112,12 @@ def test_solutions_stay_folded_and_figures_are_kept(parts, fast_site, page):
     assert _plain(_longest_line(shown[0])) in text, "ordinary code should be printed"
     printed = [_longest_line(pre) for pre in solutions if _plain(_longest_line(pre)) in text]
     assert printed == [], "a folded solution was printed"
+    answers = [  # the first paragraph of each folded model answer
+        _plain(answer.select_one(".admonition-title ~ p").get_text())
+        for answer in html.select(".dropdown.admonition")
+        if answer.select_one(".admonition-title ~ p")
+    ]
+    assert [answer[:60] for answer in answers if answer in text] == [], "a model answer printed"
     figures = [img for img in html.select("article img") if not img.find_parent("script")]
     pictures = sum(len(p.images) for p in pages)
     assert pictures >= len(figures), f"{len(figures)} figures on the page, {pictures} in the PDF"
