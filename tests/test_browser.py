@@ -528,7 +528,7 @@ def test_solution_toggles_open_and_close(reader, page):
 
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_solution_toggles_work_from_the_keyboard(reader, page):
-    """Each "Show solution" toggle: in the tab order, named by its text, opened and closed by Enter."""
+    """The solution toggles: in the tab order, named by their text, opened and closed by Enter."""
     reader.open(f"{page}.html")
     loaded = len(reader.errors)
     toggles = reader.page.locator("details.hide.above-input", has_text="Show solution")
