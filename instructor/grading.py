@@ -32,6 +32,7 @@ from instructor.sandbox import check_sandbox
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: Thread pools of the maths libraries: one thread per kernel when several kernels share the CPUs.
+EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Interrupt|Exit)\b.*")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -230,9 +231,16 @@ def tamper_flags(submission: Path, graded: Path) -> list[str]:
 
 
 def last_line(text: str) -> str:
-    """The last non-empty line of a traceback or log, without colour codes."""
+    """The most telling line of a traceback or log: its last exception other than nbgrader's
+    "see the above traceback", else its last line; without colour codes."""
     lines = [line.strip() for line in ANSI.sub("", text or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "(no message; see the log)"
+    errors = [
+        line
+        for line in lines
+        if EXCEPTION.match(line) and not line.startswith("nbgrader.converters.base.NbGrader")
+    ]
+    chosen = errors[-1] if errors else lines[-1] if lines else "(no message; see the log)"
+    return chosen[:300]
 
 
 def autograde(

@@ -20,14 +20,14 @@ from instructor.grading import autograde, snapshot
 from instructor.sandbox import SandboxUnavailable
 
 pytestmark = pytest.mark.slow
-TIMEOUT = 30
+TIMEOUT = 20
 FLIP = "def flip(kernel):\n    return torch.flip(kernel, dims=(-2, -1))\n"
 ATTACK = """\
 try:
 {action}
-    print("LEAK")
+    print("LEAK {label}")
 except Exception as error:
-    print("BLOCKED", type(error).__name__)
+    print("BLOCKED {label}", type(error).__name__)
 """
 FORK_BOMB = """\
 import os
@@ -39,9 +39,9 @@ try:
             time.sleep(1)
             os._exit(0)
         children += 1
-    print("LEAK", children)
+    print("LEAK fork-bomb", children)
 except OSError as error:
-    print("BLOCKED", type(error).__name__, "after", children, "processes")
+    print("BLOCKED fork-bomb", type(error).__name__, "after", children, "processes")
 while True:
     try:
         os.wait()
@@ -56,8 +56,16 @@ def flip(kernel):
 """
 
 
+#: Which submission makes which attacks: the file attacks share one, to keep the batch small.
+STUDENTS = {
+    "snoop": ["read-chapter", "read-source", "read-gradebook", "read-classmate", "write-grades"],
+    "socket": ["socket"],
+    "memory": ["memory"],
+}
+
+
 def attacks(root, port):
-    """Attack code by student, each indented into ``ATTACK``'s ``try`` block."""
+    """Attack code by name, each indented into ``ATTACK``'s ``try`` block."""
     return {
         "read-chapter": f"print(open({str(FIXTURE.path)!r}).read()[:100])",
         "read-source": f"print(open({str(root / '_build/nbgrader/source/ch0/00_exercise.ipynb')!r}).read()[:100])",
@@ -69,9 +77,13 @@ def attacks(root, port):
     }
 
 
-def attack_cell(action: str) -> str:
-    body = "\n".join(f"    {line}" for line in action.splitlines())
-    return ATTACK.format(action=body) + FLIP
+def attack_cell(actions: dict[str, str]) -> str:
+    """A ``flip`` cell that first makes each attack, then defines a correct ``flip``."""
+    cell = ""
+    for label, action in actions.items():
+        body = "\n".join(f"    {line}" for line in action.splitlines())
+        cell += ATTACK.format(action=body, label=label)
+    return cell + FLIP
 
 
 def graded_output(root, student) -> str:
@@ -104,9 +116,10 @@ def hostile(tmp_path_factory, listener):
         "blank": student_version(root, FIXTURE),
     }
     port = listener.getsockname()[1]
+    actions = attacks(root, port)
     hostile = {
-        student: edit(full, "ch0-flip", attack_cell(action))
-        for student, action in attacks(root, port).items()
+        student: edit(full, "ch0-flip", attack_cell({a: actions[a] for a in made}))
+        for student, made in STUDENTS.items()
     }
     hostile["fork-bomb"] = edit(full, "ch0-flip", FORK_BOMB + FLIP)
     hostile["rebind"] = edit(full, "ch0-flip", CHEAT)
@@ -121,12 +134,14 @@ def hostile(tmp_path_factory, listener):
 EXPECTED = {"full": 5, "partial": 3, "blank": 0}
 
 
-@pytest.mark.parametrize("student", [*attacks(Path("/x"), 1), "fork-bomb"])
-def test_each_attack_is_blocked_and_the_honest_code_after_it_still_counts(hostile, student):
+@pytest.mark.parametrize("attack", [*attacks(Path("/x"), 1), "fork-bomb"])
+def test_each_attack_is_blocked_and_the_honest_code_after_it_still_counts(hostile, attack):
     root, _, _, results, _ = hostile
+    [student] = [s for s, made in STUDENTS.items() if attack in made] or ["fork-bomb"]
     printed = graded_output(root, student)
-    assert "BLOCKED" in printed and "LEAK" not in printed, printed
+    assert f"BLOCKED {attack}" in printed and f"LEAK {attack}" not in printed, printed
     assert results[student].points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 3}
+    print(printed)
 
 
 def test_nothing_was_written_outside_the_scratch_copy(hostile):
@@ -143,8 +158,7 @@ def test_no_connection_reached_the_grader(hostile, listener):
 @pytest.mark.parametrize(
     ("student", "flag"),
     [
-        ("read-gradebook", "uses a path outside its folder"),
-        ("read-chapter", "uses a path outside its folder"),
+        ("snoop", "uses a path outside its folder"),
         ("socket", "imports socket"),
         ("fork-bomb", "uses os.fork"),
         ("rebind", "rebinds t.equal (torch)"),
@@ -191,9 +205,8 @@ def unsandboxed(hostile, tmp_path_factory):
     for student, notebook in hostile[1].items():
         submit(root, FIXTURE, student, notebook)
     action = f"print(open({str(root / 'gradebook.db')!r}, 'rb').read(16))"
-    submit(
-        root, FIXTURE, "read-gradebook", edit(hostile[1]["full"], "ch0-flip", attack_cell(action))
-    )
+    attack = attack_cell({"read-gradebook": action})
+    submit(root, FIXTURE, "read-gradebook", edit(hostile[1]["full"], "ch0-flip", attack))
     results = {r.student: r for r in autograde(FIXTURE, root, timeout=TIMEOUT, sandbox=False)}
     return root, results
 
@@ -208,7 +221,7 @@ def test_an_honest_submission_gets_the_same_points_with_and_without_the_sandbox(
 
 def test_without_the_sandbox_the_attack_gets_through_and_every_row_says_so(unsandboxed):
     root, results = unsandboxed
-    assert "LEAK" in graded_output(root, "read-gradebook")
+    assert "LEAK read-gradebook" in graded_output(root, "read-gradebook")
     assert not any(r.sandboxed for r in results.values())
     rows = (root / "grades" / "ch0.csv").read_text().splitlines()[1:]
     assert rows and all("graded unsandboxed" in row for row in rows)
