@@ -13,6 +13,7 @@ Runs inside the student's kernel with no dependency on the ``instructor`` packag
 
 import builtins
 import importlib
+import sys
 
 MODULES = (
     "builtins",
@@ -53,6 +54,19 @@ _ORIGINAL = _snapshot()
 _setattr, _delattr, _vars = builtins.setattr, builtins.delattr, builtins.vars
 
 
+def torch_wrapper(current, original) -> bool:
+    """True for PyTorch's own wrapping of a function (``torch._dynamo`` rebinds
+    ``torch.manual_seed`` when it is first imported): a wrapper defined in ``torch/_compile.py``."""
+    compile_module = sys.modules.get("torch._compile")
+    code = getattr(current, "__code__", None)
+    return (
+        compile_module is not None
+        and getattr(current, "__wrapped__", None) is original
+        and code is not None
+        and code.co_filename == getattr(compile_module, "__file__", None)
+    )
+
+
 def restore():
     """Put back every rebound or deleted attribute; the sorted names of those that were changed."""
     changed = []
@@ -60,6 +74,8 @@ def restore():
         current = _vars(owner)
         for key, value in attributes.items():
             if current.get(key, restore) is not value:
+                if torch_wrapper(current.get(key), value):
+                    continue
                 changed.append(f"{name}.{key}")
                 try:
                     _setattr(owner, key, value)

@@ -1,6 +1,7 @@
 """Tamper flags (instructor/tamper.py) and the kernel guard (instructor/kernel_guard.py), without grading."""
 
 import builtins
+import functools
 import importlib
 import sys
 
@@ -133,3 +134,14 @@ def test_after_a_timeout_the_later_cells_share_the_grace_budget():
     assert 1 <= execute._get_timeout(cell) <= 15
     execute._grace_deadline = time.monotonic() - 5  # spent: each later cell gets one second
     assert execute._get_timeout(cell) == 1
+
+
+def test_pytorchs_own_wrapping_of_manual_seed_is_not_a_rebinding(guard):
+    original = torch.manual_seed
+    importlib.import_module("torch._dynamo")  # wraps torch.manual_seed on first import
+
+    wrapped = torch.manual_seed
+    assert guard.restore() == []
+    assert torch.manual_seed is wrapped and (wrapped is original or wrapped.__wrapped__ is original)
+    torch.manual_seed = functools.wraps(original)(lambda seed: None)  # a student's "wrapper"
+    assert guard.restore() == ["torch.manual_seed"]
