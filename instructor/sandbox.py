@@ -240,13 +240,15 @@ class SandboxKernelManager(AsyncKernelManager):
                 filter(None, [str(guard_dir), env.get("PYTHONPATH")])
             )
         kw["env"] = env
-        if self.log_path:
-            log = open(self.log_path, "a")  # noqa: SIM115 (the kernel process holds it)
-            kw.setdefault("stdout", log)
-            kw.setdefault("stderr", log)
+        if self.log_path:  # closed with the kernel's other resources
+            self._log = open(self.log_path, "a")  # noqa: SIM115
+            kw.setdefault("stdout", self._log)
+            kw.setdefault("stderr", self._log)
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
             shutil.rmtree(self._private, ignore_errors=True)
+            if getattr(self, "_log", None):
+                self._log.close()
