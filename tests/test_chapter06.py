@@ -1,111 +1,332 @@
-"""Chapter 6's exercise: its test cells pass on the solution and fail on the usual mistakes.
+"""Chapter 6's exercises: each test cell passes the solution, fails the usual mistakes (named), and
+passes a correct answer written differently, hidden tests included, in grading (fast) mode.
 
-The weight test runs anywhere. The outcome test judges a model trained on the whole training set,
-so in the fast runs used here it is skipped by the notebook itself; these tests open it by
-standing in a loader of 60,000 (blank) images and injecting the measurements of a collapsed, an
-auto-encoder-like, and a balanced model, and check that the cell tells them apart.
+The balanced VAE's outcome test trains a VAE with the student's loss for real (two epochs on 5,000
+images, even in fast mode), so the wrong weights below are judged by what training made of them.
 """
 
+import re
+
 import pytest
-from kernel import ChapterKernel, grade_id
+from kernel import HIDDEN, ChapterKernel, grade_id
 
 pytestmark = pytest.mark.slow
 
-EXERCISE = "ch6-balanced-loss"
+LOSS = "ch6-regularised-loss"
+LOSS_TESTS = "ch6-regularised-loss-tests"
+VERDICT = "ch6-dominating-part"
+VERDICT_TESTS = "ch6-dominating-part-tests"
+BALANCED = "ch6-balanced-loss"
 WEIGHT_TESTS = "ch6-balanced-weight-tests"
 OUTCOME_TESTS = "ch6-balanced-outcome-tests"
-LOSS = "balanced_loss = RegularisedLoss(bernoulli_nll, balanced_vae.regularisation, weight=1.0)"
+SOLUTIONS = {LOSS: LOSS_TESTS, VERDICT: VERDICT_TESTS, BALANCED: WEIGHT_TESTS}
+
 PER_PIXEL = "lambda logits, x: F.binary_cross_entropy_with_logits(logits, x)"
 BATCH_SUM = 'lambda logits, x: F.binary_cross_entropy_with_logits(logits, x, reduction="sum")'
 
-#: mistake -> what a student writes instead of the solution's loss
-WRONG_WEIGHTS = {
-    "per-pixel mean reconstruction, weight 1 (beta 784)": LOSS.replace("bernoulli_nll", PER_PIXEL),
-    "reconstruction summed over the batch (beta 1/8 here)": LOSS.replace(
-        "bernoulli_nll", BATCH_SUM
-    ),
-    "no regularisation": LOSS.replace("weight=1.0", "weight=0.0"),
-    "tiny weight": LOSS.replace("weight=1.0", "weight=1 / 2048"),
-    "huge weight": LOSS.replace("weight=1.0", "weight=100.0"),
+
+def balanced(reconstruction="bernoulli_nll", weight="1.0"):
+    return (
+        f"balanced_loss = RegularisedLoss({reconstruction}, balanced_vae.regularisation, "
+        f"weight={weight})"
+    )
+
+
+#: One correct alternative per solution cell.
+ALTERNATIVES = {
+    LOSS: """
+prediction, params = output
+parts = {"reconstruction": self.reconstruction(prediction, target)}
+parts["regularisation"] = self.regulariser(params)
+parts["loss"] = parts["reconstruction"] + self.weight * parts["regularisation"]
+return parts
+""",
+    VERDICT: """
+collapsed = kl < 2
+costs_too_much = 2 * kl > mean_image - reconstruction
+return "regularisation" if collapsed else ("reconstruction" if costs_too_much else None)
+""",
+    BALANCED: balanced(PER_PIXEL, "1 / 784"),
 }
-#: equivalent ways of writing a balanced loss, which must pass
-RIGHT_WEIGHTS = {
-    "per-pixel mean reconstruction with weight 1/784": LOSS.replace(
-        "bernoulli_nll", PER_PIXEL
-    ).replace("weight=1.0", "weight=1 / 784"),
-    "weight 0.5": LOSS.replace("weight=1.0", "weight=0.5"),
+
+LOSS_MISTAKES = {
+    "the regularisation reported weighted": """
+prediction, params = output
+reconstruction, regularisation = self.reconstruction(prediction, target), self.regulariser(params)
+regularisation = self.weight * regularisation
+return {"loss": reconstruction + regularisation, "reconstruction": reconstruction, "regularisation": regularisation}
+""",
+    "the weight on the reconstruction": """
+prediction, params = output
+reconstruction, regularisation = self.reconstruction(prediction, target), self.regulariser(params)
+total = self.weight * reconstruction + regularisation
+return {"loss": total, "reconstruction": reconstruction, "regularisation": regularisation}
+""",
+    "only the total": """
+prediction, params = output
+return self.reconstruction(prediction, target) + self.weight * self.regulariser(params)
+""",
+    "parts as numbers (.item())": """
+prediction, params = output
+reconstruction, regularisation = self.reconstruction(prediction, target), self.regulariser(params)
+total = reconstruction + self.weight * regularisation
+return {"loss": total, "reconstruction": reconstruction.item(), "regularisation": regularisation.item()}
+""",
+    "a detached total": """
+prediction, params = output
+reconstruction, regularisation = self.reconstruction(prediction, target), self.regulariser(params)
+total = (reconstruction + self.weight * regularisation).detach()
+return {"loss": total, "reconstruction": reconstruction, "regularisation": regularisation}
+""",
+    "the regularisation detached from the total": """
+prediction, params = output
+reconstruction, regularisation = self.reconstruction(prediction, target), self.regulariser(params)
+total = reconstruction + self.weight * regularisation.detach()
+return {"loss": total, "reconstruction": reconstruction, "regularisation": regularisation}
+""",
+    "the hacky cache: the first batch's regularisation kept": """
+prediction, params = output
+if not hasattr(self, "cache"):
+    self.cache = self.regulariser(params)
+reconstruction = self.reconstruction(prediction, target)
+total = reconstruction + self.weight * self.cache
+return {"loss": total, "reconstruction": reconstruction, "regularisation": self.cache}
+""",
+    "the weight read once, at the first call": """
+prediction, params = output
+self.__dict__.setdefault("first_weight", self.weight)
+reconstruction, regularisation = self.reconstruction(prediction, target), self.regulariser(params)
+total = reconstruction + self.first_weight * regularisation
+return {"loss": total, "reconstruction": reconstruction, "regularisation": regularisation}
+""",
+}
+#: mistakes that only the hidden tests see: the library's reference does the work
+LOSS_BORROWED = {
+    "calling the reference": """
+from course_utils.losses import RegularisedLoss as Reference
+return Reference(self.reconstruction, self.regulariser, self.weight)(output, target)
+""",
+}
+CLASS_BORROWED = {
+    "subclassing the reference": (
+        "from course_utils import losses\n\n\n"
+        "class RegularisedLoss(losses.RegularisedLoss):\n    pass\n"
+    ),
+    "subclassing the reference, with an own __call__": None,  # built from the solution below
+    "aliasing the reference's __call__": None,
+}
+
+VERDICT_MISTAKES = {
+    "the checks the other way round": (
+        """
+if kl > (mean_image - reconstruction) / 2:
+    return "reconstruction"
+if kl < 2:
+    return "regularisation"
+return None
+""",
+        True,
+    ),
+    "without the half": (
+        """
+if kl < 2:
+    return "regularisation"
+if kl > mean_image - reconstruction:
+    return "reconstruction"
+return None
+""",
+        True,
+    ),
+    "half of the distortion, not of what the code saves": (
+        """
+if kl < 2:
+    return "regularisation"
+if kl > reconstruction / 2:
+    return "reconstruction"
+return None
+""",
+        True,
+    ),
+    "'balanced' instead of None": (
+        """
+if kl < 2:
+    return "regularisation"
+if kl > (mean_image - reconstruction) / 2:
+    return "reconstruction"
+return "balanced"
+""",
+        True,
+    ),
+    "the chapter's D0 whatever mean_image says": (
+        """
+if kl < 2:
+    return "regularisation"
+if kl > (mean_image_nats - reconstruction) / 2:
+    return "reconstruction"
+return None
+""",
+        True,
+    ),
+    "R <= 2 for the regularisation": (
+        """
+if kl <= 2:
+    return "regularisation"
+if kl > (mean_image - reconstruction) / 2:
+    return "reconstruction"
+return None
+""",
+        False,
+    ),
+    "R >= half for the reconstruction": (
+        """
+if kl < 2:
+    return "regularisation"
+if kl >= (mean_image - reconstruction) / 2:
+    return "reconstruction"
+return None
+""",
+        False,
+    ),
+}
+
+#: balanced_loss -> (passes the weight test, passes the outcome test)
+BALANCED_ANSWERS = {
+    "the solution, weight 1": (balanced(), True, True),
+    "weight 4, the sweep's largest balanced weight": (balanced(weight="4"), True, True),
+    "weight 1/4": (balanced(weight="1 / 4"), True, True),
+    "per-pixel mean reconstruction with weight 1/784": (balanced(PER_PIXEL, "1 / 784"), True, True),
+    "per-pixel mean reconstruction, weight 1 (beta 784)": (balanced(PER_PIXEL), False, False),
+    "no regularisation": (balanced(weight="0.0"), False, False),
+    "tiny weight": (balanced(weight="1 / 2048"), False, False),
+    "huge weight": (balanced(weight="100.0"), False, False),
+    "reconstruction summed over the batch (beta 1/8 here)": (balanced(BATCH_SUM), False, None),
 }
 
 
 @pytest.fixture(scope="module")
 def kernel():
     with ChapterKernel("06_balance") as k:
-        k.run_before(EXERCISE)
+        k.position = 0
         yield k
 
 
-def training_cell(kernel):
-    """The code cell right after the exercise: it trains ``balanced_vae`` with ``balanced_loss``."""
+def run_until(kernel, grade):
+    """Run the chapter's code cells, solutions and tests included, up to the cell ``grade``."""
     cells = kernel.code_cells
-    index = next(i for i, c in enumerate(cells) if grade_id(c) == EXERCISE)
+    stop = next(i for i, c in enumerate(cells) if grade_id(c) == grade)
+    for cell in cells[kernel.position : stop]:
+        kernel.run(cell.source)
+    kernel.position = max(kernel.position, stop)
+
+
+def training_cell(kernel):
+    """The code cell right after the balanced-loss exercise: it trains ``balanced_vae``."""
+    cells = kernel.code_cells
+    index = next(i for i, c in enumerate(cells) if grade_id(c) == BALANCED)
     return cells[index + 1].source
 
 
-def test_solution_passes_both_test_cells(kernel):
-    kernel.run_cell(EXERCISE)
+def test_solutions_pass_every_test_cell(kernel):
+    run_until(kernel, OUTCOME_TESTS)
     assert "balanced_trainer.fit" in training_cell(kernel)
-    kernel.run(training_cell(kernel))
-    kernel.run_cell(WEIGHT_TESTS)
-    kernel.run_cell(OUTCOME_TESTS)
+    for solution, tests in SOLUTIONS.items():
+        kernel.run_cell(solution)
+        kernel.run_cell(tests)
+        assert HIDDEN.search(kernel.cell(tests)) or tests == WEIGHT_TESTS, tests
+    printed = kernel.run_cell(OUTCOME_TESTS)
+    assert "trained with your loss" in printed
 
 
-@pytest.mark.parametrize("mistake", WRONG_WEIGHTS)
-def test_wrong_weight_fails(kernel, mistake):
-    source = kernel.cell(EXERCISE)
-    assert LOSS in source
-    kernel.run(source.replace(LOSS, WRONG_WEIGHTS[mistake]))
-    assert kernel.fails(WEIGHT_TESTS), f"the weight test passes with: {mistake}"
+def test_points_add_up_to_ten(kernel):
+    cells = [c for c in kernel.notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert sum(c.metadata.nbgrader.points for c in cells) == 10
 
 
-@pytest.mark.parametrize("variant", RIGHT_WEIGHTS)
-def test_equivalent_balanced_loss_passes(kernel, variant):
-    kernel.run(kernel.cell(EXERCISE).replace(LOSS, RIGHT_WEIGHTS[variant]))
-    kernel.run_cell(WEIGHT_TESTS)
-
-
-def test_outcome_cell_fails_without_a_model_trained_with_the_loss(kernel):
-    kernel.run("_saved_loss = balanced_loss\nbalanced_loss = None")
+def test_alternatives_pass_every_test_cell(kernel):
+    run_until(kernel, OUTCOME_TESTS)
     try:
-        assert kernel.fails(OUTCOME_TESTS), "the outcome cell passes without a trained model"
+        for solution, body in ALTERNATIVES.items():
+            kernel.answer(solution, body)
+        for tests in (*SOLUTIONS.values(), OUTCOME_TESTS):
+            kernel.assert_passes(tests, "ALTERNATIVES")
     finally:
-        kernel.run("balanced_loss = _saved_loss")
+        for solution in SOLUTIONS:
+            kernel.run_cell(solution)
 
 
-OUTCOMES = {
-    # name: (reconstruction, KL, samples, passes)
-    "collapsed": ("mean_image_nats", "0.01", "mean_pixels.expand(64, -1, -1, -1)", False),
-    "auto-encoder in disguise": ("mean_image_nats - 120", "200.0", "test_pixels[:64]", False),
-    "balanced numbers, identical samples": (
-        "mean_image_nats - 100",
-        "15.0",
-        "mean_pixels.expand(64, -1, -1, -1)",
-        False,
-    ),
-    "balanced": ("mean_image_nats - 100", "15.0", "test_pixels[:64]", True),
-}
-
-
-@pytest.mark.parametrize("outcome", OUTCOMES)
-def test_outcome_cell_tells_balanced_from_dominated_models(kernel, outcome):
-    reconstruction, kl, samples, passes = OUTCOMES[outcome]
-    kernel.run(
-        "_saved = full\n"
-        "balanced_loss = balanced_trainer.loss\n"
-        "full = BatchLoader(AutoEncoding(torch.zeros(60_000, 1, 1, 1)), batch_size=128)\n"
-        f"balanced_reconstruction, balanced_kl = {reconstruction}, {kl}\n"
-        f"balanced_samples = {samples}\n"
-    )
+@pytest.mark.parametrize("mistake", LOSS_MISTAKES)
+def test_loss_mistake_fails(kernel, mistake):
+    run_until(kernel, LOSS)
+    kernel.answer(LOSS, LOSS_MISTAKES[mistake])
     try:
-        assert kernel.fails(OUTCOME_TESTS) != passes, f"outcome cell misjudges: {outcome}"
+        kernel.assert_fails(LOSS_TESTS, mistake, visible=True)
     finally:
-        kernel.run("full = _saved")
+        kernel.run_cell(LOSS)
+
+
+def borrowed_class(kernel, how):
+    source = kernel.cell(LOSS)
+    solution = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION\n", "", source)
+    if how == "subclassing the reference, with an own __call__":
+        return "from course_utils import losses\n\n\n" + solution.replace(
+            "class RegularisedLoss:", "class RegularisedLoss(losses.RegularisedLoss):"
+        )
+    if how == "aliasing the reference's __call__":
+        call = solution.index("    def __call__")
+        return (
+            "from course_utils import losses\n\n\n"
+            + solution[:call]
+            + "    __call__ = losses.RegularisedLoss.__call__\n"
+        )
+    return CLASS_BORROWED[how]
+
+
+@pytest.mark.parametrize("how", [*LOSS_BORROWED, *CLASS_BORROWED])
+def test_borrowing_the_reference_loss_fails_in_the_hidden_tests(kernel, how):
+    run_until(kernel, LOSS)
+    if how in LOSS_BORROWED:
+        kernel.answer(LOSS, LOSS_BORROWED[how])
+    else:
+        kernel.run(borrowed_class(kernel, how))
+    try:
+        kernel.assert_fails(LOSS_TESTS, how, visible=False)
+        assert not kernel.visible_fails(LOSS_TESTS), f"the visible tests should pass: {how}"
+    finally:
+        kernel.run_cell(LOSS)
+
+
+@pytest.mark.parametrize("mistake", VERDICT_MISTAKES)
+def test_verdict_mistake_fails(kernel, mistake):
+    run_until(kernel, VERDICT)
+    body, visible = VERDICT_MISTAKES[mistake]
+    kernel.answer(VERDICT, body)
+    try:
+        kernel.assert_fails(VERDICT_TESTS, mistake, visible=visible)
+    finally:
+        kernel.run_cell(VERDICT)
+
+
+@pytest.mark.parametrize("answer", BALANCED_ANSWERS)
+def test_balanced_loss_is_judged_by_its_weight_and_by_training(kernel, answer):
+    run_until(kernel, BALANCED)
+    source, weight_ok, outcome_ok = BALANCED_ANSWERS[answer]
+    kernel.answer(BALANCED, source)
+    try:
+        assert kernel.fails(WEIGHT_TESTS) != weight_ok, f"the weight test misjudges: {answer}"
+        if outcome_ok is not None:
+            assert kernel.fails(OUTCOME_TESTS) != outcome_ok, f"the outcome misjudges: {answer}"
+    finally:
+        kernel.run_cell(BALANCED)
+
+
+def test_a_loss_whose_regularisation_misses_the_gradient_fails_the_outcome(kernel):
+    """Right numbers, wrong gradient: only training tells, and the outcome test trains."""
+    run_until(kernel, BALANCED)
+    kernel.answer(LOSS, LOSS_MISTAKES["the regularisation detached from the total"])
+    try:
+        kernel.run_cell(BALANCED)
+        kernel.run_cell(WEIGHT_TESTS)  # the values are right...
+        assert kernel.fails(OUTCOME_TESTS), "the outcome test passes a loss that trains no KL"
+    finally:
+        kernel.run_cell(LOSS)
+        kernel.run_cell(BALANCED)
