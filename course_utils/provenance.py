@@ -26,6 +26,17 @@ def library_function(code) -> str | None:
     return f"{path.stem}.{getattr(code, 'co_qualname', code.co_name)}"
 
 
+def _permitted(name, allowed) -> bool:
+    """Whether the library code ``name`` may run: importing a module, or inside an allowed function."""
+    module, _, qualname = name.partition(".")
+    if qualname == "<module>":
+        return True
+    parts = qualname.split(".")
+    # a comprehension or closure inside an allowed function is part of that function
+    prefixes = {".".join([module, *parts[: i + 1]]) for i in range(len(parts))}
+    return bool(prefixes & set(allowed) or set(parts) & set(allowed))
+
+
 def own_work(function, *args, allowed=(), what="your code", **kwargs):
     """Call ``function(*args, **kwargs)``; fail if it runs any of the course's reference code.
 
@@ -37,7 +48,7 @@ def own_work(function, *args, allowed=(), what="your code", **kwargs):
     def watch(frame, event, arg):
         if event == "call":
             name = library_function(frame.f_code)
-            if name and name not in allowed and name.rsplit(".", 1)[-1] not in allowed:
+            if name and not _permitted(name, allowed):
                 used.append(name)
 
     previous = sys.getprofile()

@@ -78,3 +78,13 @@ def test_borrowed_parts_are_found_wherever_they_were_built():
 
     assert borrowed_parts(Student(library)) == ["encoder", "encoder.0", "encoder.1"]
     assert borrowed_parts(Student(nn.Conv2d(1, 2, 3))) == []
+
+
+def test_code_nested_in_an_allowed_function_and_imports_are_allowed():
+    from course_utils import provenance
+
+    assert provenance._permitted("layers.UndoableConv2d._pads.<locals>.<listcomp>", ("_pads",))
+    assert provenance._permitted("models.AutoEncoder.encode", ("models.AutoEncoder.encode",))
+    assert provenance._permitted("layers.<module>", ())
+    assert not provenance._permitted("layers.UndoableConv2d.undo", ("_pads",))
+    assert not provenance._permitted("models.AutoEncoder.encode", ("models.AutoEncoder.decode",))
