@@ -50,8 +50,11 @@ def image_grid(images, ncols=8, titles=None, title=None, vmin=0.0, vmax=1.0):
     return _closed(fig)
 
 
-def compare_images(rows, labels=None, n=8, vmin=0.0, vmax=1.0):
-    """Stack batches of images row by row (e.g. inputs above their reconstructions)."""
+def compare_images(rows, labels=None, n=8, vmin=0.0, vmax=1.0, titles=None, title=None):
+    """Stack batches of images row by row (e.g. inputs above their reconstructions).
+
+    ``labels`` name the rows, ``titles`` the columns (e.g. each image's class).
+    """
     rows = [_as_images(row)[:n] for row in rows]
     n = min(len(row) for row in rows)
     fig, axes = plt.subplots(len(rows), n, figsize=(CELL * n + 1, CELL * len(rows)), squeeze=False)
@@ -61,14 +64,21 @@ def compare_images(rows, labels=None, n=8, vmin=0.0, vmax=1.0):
             ax.imshow(row[c], cmap=CMAP, vmin=vmin, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
+            if r == 0 and titles is not None:
+                ax.set_title(str(titles[c]), fontsize=8)
         if labels is not None:
             axes[r, 0].set_ylabel(labels[r], rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return _closed(fig)
 
 
-def plot_history(history, parts=None, logy=False):
-    """Loss curves from a ``Trainer`` history: one panel per loss part, train and validation."""
+def plot_history(history, parts=None, logy=False, ylabel=None):
+    """Loss curves from a ``Trainer`` history: one panel per loss part, train and validation.
+
+    ``ylabel`` names the loss's unit on every panel's y-axis (default: the part's name).
+    """
     parts = parts or list(history["train"])
     fig, axes = plt.subplots(1, len(parts), figsize=(4 * len(parts), 3), squeeze=False)
     for ax, name in zip(axes.flat, parts, strict=True):
@@ -78,6 +88,7 @@ def plot_history(history, parts=None, logy=False):
                 ax.plot(history["epoch"], values, style, label=split, markersize=4)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel or name)
         if logy:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
@@ -111,7 +122,7 @@ def mosaic(images, ncols, extent=None, xlabel=None, ylabel=None, title=None, siz
     return _closed(fig)
 
 
-def scatter_codes(codes, labels, names=None, title=None):
+def scatter_codes(codes, labels, names=None, title=None, xlabel="$z_1$", ylabel="$z_2$"):
     """Two-dimensional codes as points coloured by class, e.g. a VAE's latent means of test images."""
     codes, labels = torch.as_tensor(codes).detach().cpu(), torch.as_tensor(labels).cpu()
     if codes.dim() != 2 or codes.shape[1] != 2:
@@ -122,8 +133,8 @@ def scatter_codes(codes, labels, names=None, title=None):
         points = codes[labels == k]
         name = names[k] if names is not None else str(k)
         ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.6, color=cmap(k % 10), label=name)
-    ax.set_xlabel("$z_1$")
-    ax.set_ylabel("$z_2$")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     if title:
         ax.set_title(title)

@@ -25,6 +25,9 @@ def test_compare_images_puts_each_batch_on_its_own_row():
     assert np.allclose(shown(fig.axes[2]), inputs[2, 0].numpy())
     assert np.allclose(shown(fig.axes[7]), outputs[2, 0].detach().numpy())
     assert fig.axes[5].get_ylabel() == "output"
+    titled = compare_images([inputs], titles=list("abcde"), title="what is shown", n=5)
+    assert [ax.get_title() for ax in titled.axes] == list("abcde")
+    assert titled._suptitle.get_text() == "what is shown"
 
 
 def test_plot_history_draws_train_and_valid_for_every_part():
@@ -37,6 +40,9 @@ def test_plot_history_draws_train_and_valid_for_every_part():
     assert [ax.get_title() for ax in fig.axes] == ["loss", "kl"]
     train, valid = fig.axes[0].get_lines()
     assert list(train.get_ydata()) == [3.0, 2.0, 1.0] and list(valid.get_xdata()) == [1, 2, 3]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "kl"]
+    fig = plot_history(history, ylabel="nats per image")
+    assert all(ax.get_ylabel() == "nats per image" for ax in fig.axes)
 
 
 def test_wrong_shape_is_a_clear_error():
@@ -65,6 +71,12 @@ def test_scatter_codes_draws_one_coloured_set_per_class():
     assert len(collections) == 3
     assert np.allclose(collections[1].get_offsets(), codes[labels == 1].numpy())
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b", "c"]
+    assert fig.axes[0].get_xlabel() == "$z_1$"
+    fig = scatter_codes(codes, labels, xlabel="first direction", ylabel="second direction")
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == (
+        "first direction",
+        "second direction",
+    )
     with pytest.raises(ValueError, match="N×2"):
         scatter_codes(torch.randn(5, 3), labels[:5])
 
