@@ -93,3 +93,24 @@ def test_rate_distortion_plots_points_labels_and_reference_lines():
     assert list(level.get_ydata()) == [385.0, 385.0]
     assert [t.get_text() for t in ax.texts] == ["a", "b", "c"]
     assert ax.get_xscale() == "symlog"
+
+
+def test_crop_at_peak_centres_the_largest_value_and_stays_inside():
+    from course_utils.plotting import crop_at_peak
+
+    images = torch.zeros(3, 1, 28, 28)
+    images[0, 0, 10, 20] = -5.0  # the largest in absolute value, although negative
+    images[0, 0, 3, 3] = 1.0
+    images[1, 0, 0, 27] = 2.0  # top-right corner: the crop is pushed inside the image
+    images[2] = torch.randn(1, 28, 28)
+    crops = crop_at_peak(images, 9)
+    assert crops.shape == (3, 1, 9, 9)
+    assert torch.equal(crops[0], images[0, :, 6:15, 16:25]) and crops[0, 0, 4, 4] == -5.0
+    assert torch.equal(crops[1], images[1, :, 0:9, 19:28])
+    row, col = divmod(int(images[2, 0].abs().argmax()), 28)
+    top, left = min(max(row - 4, 0), 19), min(max(col - 4, 0), 19)
+    assert torch.equal(crops[2], images[2, :, top : top + 9, left : left + 9])
+    with pytest.raises(ValueError, match="between 1 and 28"):
+        crop_at_peak(images, 29)
+    with pytest.raises(ValueError, match="N×C×H×W"):
+        crop_at_peak(images[0], 9)
