@@ -19,17 +19,23 @@ def png(figure: Figure, dpi=72) -> bytes:
     return buffer.getvalue()
 
 
-def browser(frames, labels, description="") -> widgets.VBox:
+def browser(frames, labels, description="", alts=None) -> widgets.VBox:
     """A slider over ``labels`` that shows the matching frame, linked in the browser.
 
     ``frames`` are figures, PNG bytes or other widgets (e.g. inner browsers, for two levels).
+    ``alts``: a text alternative per picture, for screen readers (default: "description label").
     """
     frames, labels = list(frames), [str(label) for label in labels]
     if len(frames) != len(labels) or not frames:
         raise ValueError(
             f"need one label per frame, got {len(frames)} frames, {len(labels)} labels"
         )
-    children = [_as_widget(frame) for frame in frames]
+    if alts is None:
+        alts = [f"{description} {label}".strip() for label in labels]
+    alts = list(alts)
+    if len(alts) != len(frames):
+        raise ValueError(f"need one alt text per frame, got {len(alts)} for {len(frames)} frames")
+    children = [_as_widget(frame, alt) for frame, alt in zip(frames, alts, strict=True)]
     stack = widgets.Stack(children, selected_index=0)
     slider = widgets.SelectionSlider(
         options=labels, description=description, style={"description_width": "initial"}
@@ -39,12 +45,13 @@ def browser(frames, labels, description="") -> widgets.VBox:
     return view
 
 
-def _as_widget(frame):
+def _as_widget(frame, alt):
     if isinstance(frame, widgets.Widget):
         return frame
     if isinstance(frame, Figure):
         frame = png(frame)
-    return widgets.Image(value=frame, format="png")
+    # ipywidgets writes the tooltip as the picture's title: its text alternative on the site
+    return widgets.Image(value=frame, format="png", tooltip=alt)
 
 
 def image_png(image, scale=5) -> bytes:

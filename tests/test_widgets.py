@@ -20,6 +20,16 @@ def test_browser_links_slider_to_frames_in_the_browser():
     assert view.link.target == (stack, "selected_index")
 
 
+def test_every_picture_has_a_text_alternative():
+    view = browser([figure(0.0), figure(1.0)], ["dark", "light"], description="shade")
+    assert [image.tooltip for image in view.children[1].children] == ["shade dark", "shade light"]
+    alts = ["an all-dark square", "an all-light square"]
+    view = browser([figure(0.0), figure(1.0)], ["dark", "light"], alts=alts)
+    assert [image.tooltip for image in view.children[1].children] == alts
+    with pytest.raises(ValueError, match="one alt text per frame"):
+        browser([figure(0.0)], ["dark"], alts=["a", "b"])
+
+
 def test_browser_nests_and_accepts_png_bytes():
     inner = browser([png(figure(0.5))], ["only"])
     outer = browser([inner], ["layer 1"])
