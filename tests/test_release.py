@@ -1,6 +1,7 @@
 """The student release: nbgrader's generate_assignment for every chapter, and the release check."""
 
 import importlib.util
+import re
 import subprocess
 import sys
 import types
@@ -65,7 +66,7 @@ def test_student_version_keeps_the_teaching_and_stubs_the_rest(real, fixture_cou
     assert [c.source for c in teaching if c.cell_type == "markdown"] == [
         c.source for c in kept if c.cell_type == "markdown"
     ]
-    helpers = [c for c in student.cells[1:] if "-code-" in (grade_id(c) or "")]
+    helpers = [c for c in student.cells[1:] if re.fullmatch(r"ch\d+-code-\d+", grade_id(c) or "")]
     assert [c.source for c in helpers] == [c.source for c in teaching if c.cell_type == "code"]
     assert all(c.metadata["nbgrader"]["locked"] for c in helpers)
     for cell in source.cells:
@@ -256,3 +257,16 @@ def test_nothing_a_student_receives_holds_a_secret(real, fixture_course, tmp_pat
     found = leaks(leaked, [FIXTURE])
     assert any("release/ch0/00_exercise.ipynb" in f and "flip(flip(k))" in f for f in found)
     assert any("feedback/ann/ch0/00_exercise.html" in f and "SIZES" in f for f in found)
+
+
+def test_every_chapter_grades_three_tasks_for_about_ten_points():
+    """Issue 10's bar: at least 3 graded code tasks and about 10 points a chapter, 60 in all."""
+    table = points_table(CHAPTERS)
+    rows = {line.split()[0]: line.split()[2:] for line in table.splitlines()[2:-1]}
+    assert sorted(rows) == [f"ch{n}" for n in range(1, 7)], table
+    for assignment, (tasks, points) in rows.items():
+        assert int(tasks) >= 3, (
+            f"{assignment} has {tasks} graded code tasks, not 3 or more:\n{table}"
+        )
+        assert 8 <= float(points) <= 12, f"{assignment} is worth {points} points, not about 10"
+    assert float(table.splitlines()[-1].split()[-1]) >= 60, table
