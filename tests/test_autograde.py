@@ -2,19 +2,22 @@
 
 The test chapter (tests/fixtures/00_exercise.ipynb: two parts worth 2 and 3 points) takes every
 kind of broken submission in one batch, graded as two shards (``SHARD=1/2`` and ``2/2``) whose
-grade tables are then merged. Each real chapter with an exercise is graded for its instructor
-solution (full marks), its student version with the test cells deleted (nbgrader restores them:
-zero on every test, as for the untouched student version) and, where it has several parts, the
-first part alone. Grading times are printed (run with -s); they are measured, not asserted."""
+grade tables are then merged. Each real chapter is graded, two submissions at once, for its
+instructor solution and for a submission answered differently but correctly (its test file's
+``ALTERNATIVES``), both full marks, and for its student version with the test cells deleted
+(nbgrader restores them: zero on every test, so no test awards points without an answer). Grading times are printed (run with -s); they are measured, not asserted."""
 
 import csv
+import importlib
 
 import nbformat
 import pytest
+from kernel import with_answer
 from submissions import (
     FIXTURE,
     delete,
     edit,
+    grade_id,
     graded_points,
     released,
     solved,
@@ -240,42 +243,40 @@ def test_configured_timeout_is_raised_from_nbgraders_default():
 CHAPTERS = course.chapters()
 
 
+def written_differently(root, chapter):
+    """The student version answered with the chapter's ``ALTERNATIVES`` (tests/test_chapterNN.py)."""
+    tests = importlib.import_module(f"test_chapter{chapter.number:02d}")
+    answers = {grade_id(c): c.source for c in nbformat.read(chapter.path, 4).cells}
+    notebook = student_version(root, chapter)
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            bodies = tests.ALTERNATIVES[grade_id(cell)]
+            source = answers[grade_id(cell)]
+            for block, body in enumerate([bodies] if isinstance(bodies, str) else bodies):
+                source = with_answer(source, body, block)
+            cell.source = source
+    return notebook
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
-def test_real_chapter_grades_solution_full_and_student_version_zero(chapter, tmp_path):
+def test_real_chapter_grades_every_correct_answer_full_and_a_blank_one_zero(chapter, tmp_path):
     points = graded_points(chapter)
-    if not points:
-        pytest.skip(f"{chapter.stem} has no exercise yet (test_release fails for it)")
+    assert len(points) >= 3, f"{chapter.stem} has {len(points)} graded test cells"
     root = released([chapter], tmp_path)
-    tests_deleted = delete(student_version(root, chapter), *points)
     submit(root, chapter, "solution", solved(root, chapter))
-    submit(root, chapter, "tests-deleted", tests_deleted)
-    solutions = [
-        c
-        for c in nbformat.read(chapter.path, 4).cells
-        if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"
-    ]
-    first_part = {}
-    if len(solutions) > 1:  # first part only: the tests between the first and second solution pass
-        source = nbformat.read(chapter.path, 4).cells
-        start, stop = source.index(solutions[0]), source.index(solutions[1])
-        first = [
-            c.metadata["nbgrader"]["grade_id"]
-            for c in source[start:stop]
-            if c.metadata.get("nbgrader", {}).get("grade_id") in points
-        ]
-        first_part = {cell: points[cell] if cell in first else 0 for cell in points}
-        only = {solutions[0].metadata["nbgrader"]["grade_id"]}
-        submit(root, chapter, "first-part", solved(root, chapter, only=only))
-    results = {r.student: r for r in autograde(chapter, root)}
+    submit(root, chapter, "written-differently", written_differently(root, chapter))
+    # the untouched student version, its test cells deleted: restored, and no test gives points
+    submit(root, chapter, "blank", delete(student_version(root, chapter), *points))
+    results = {r.student: r for r in autograde(chapter, root, jobs=2)}
     for student, result in results.items():
         print(f"{chapter.stem}, {student}: {result.score:g} points in {result.seconds:.1f} s")
-    assert results["solution"].points == points, results["solution"].problems
-    assert results["solution"].flags == []  # no false alarm on the instructor's own code
+    for student in ("solution", "written-differently"):
+        assert results[student].points == points, (student, results[student].problems)
+        assert results[student].flags == []  # no false alarm on honest code
     assert leaks(root, [chapter]) == []
-    assert results["tests-deleted"].points == dict.fromkeys(points, 0)
-    assert all(f"{cell}: deleted, restored" in results["tests-deleted"].problems for cell in points)
-    if first_part:
-        assert results["first-part"].points == first_part, results["first-part"].problems
+    assert results["blank"].points == dict.fromkeys(points, 0), results["blank"].problems
+    assert all(f"{cell}: deleted, restored" in results["blank"].problems for cell in points)
 
 
 @pytest.mark.parametrize(
