@@ -7,6 +7,7 @@ exactly once when it is the last expression of a notebook cell and never leaks i
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 
 CMAP = "gray"
 CELL = 1.1  # inches per image in a grid
@@ -88,6 +89,7 @@ def plot_history(history, parts=None, logy=False, ylabel=None):
                 ax.plot(history["epoch"], values, style, label=split, markersize=4)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel or name)
         if logy:
             ax.set_yscale("log")

@@ -41,6 +41,7 @@ def test_plot_history_draws_train_and_valid_for_every_part():
     train, valid = fig.axes[0].get_lines()
     assert list(train.get_ydata()) == [3.0, 2.0, 1.0] and list(valid.get_xdata()) == [1, 2, 3]
     assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "kl"]
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())  # whole epochs
     fig = plot_history(history, ylabel="nats per image")
     assert all(ax.get_ylabel() == "nats per image" for ax in fig.axes)
 
