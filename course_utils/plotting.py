@@ -169,17 +169,21 @@ def rate_distortion(rates, distortions, labels=None, lines=None, title=None):
     return _closed(fig)
 
 
-def crop_at_peak(images, size):
-    """Each image's ``size``×``size`` square around its largest absolute value, kept inside it."""
+def crop_centred(images, size):
+    """Each image's ``size``×``size`` square around the centre of its absolute values, inside it."""
     images = torch.as_tensor(images)
     if images.dim() != 4:
         raise ValueError(f"expected a batch of images N×C×H×W, got shape {tuple(images.shape)}")
     height, width = images.shape[-2:]
     if not 1 <= size <= min(height, width):
         raise ValueError(f"size must be between 1 and {min(height, width)}, not {size}")
+    rows, cols = torch.arange(height).float(), torch.arange(width).float()
     crops = []
     for image in images:
-        row, col = divmod(int(image.abs().sum(dim=0).argmax()), width)
+        weight = image.detach().abs().sum(dim=0).float()
+        total = weight.sum().clamp(min=1e-12)  # an empty image: the top-left square
+        row = round(float((weight.sum(dim=1) * rows).sum() / total))
+        col = round(float((weight.sum(dim=0) * cols).sum() / total))
         top = min(max(row - size // 2, 0), height - size)
         left = min(max(col - size // 2, 0), width - size)
         crops.append(image[:, top : top + size, left : left + size])

@@ -96,22 +96,24 @@ def test_rate_distortion_plots_points_labels_and_reference_lines():
     assert ax.get_xscale() == "symlog"
 
 
-def test_crop_at_peak_centres_the_largest_value_and_stays_inside():
-    from course_utils.plotting import crop_at_peak
+def test_crop_centred_centres_the_absolute_values_and_stays_inside():
+    from course_utils.plotting import crop_centred
 
     images = torch.zeros(3, 1, 28, 28)
-    images[0, 0, 10, 20] = -5.0  # the largest in absolute value, although negative
-    images[0, 0, 3, 3] = 1.0
+    images[0, 0, 9:12, 19:22] = -1.0  # a 3×3 stamp, negative: centred at (10, 20)
+    images[0, 0, 10, 20] = 2.0
     images[1, 0, 0, 27] = 2.0  # top-right corner: the crop is pushed inside the image
     images[2] = torch.randn(1, 28, 28)
-    crops = crop_at_peak(images, 9)
+    crops = crop_centred(images, 9)
     assert crops.shape == (3, 1, 9, 9)
-    assert torch.equal(crops[0], images[0, :, 6:15, 16:25]) and crops[0, 0, 4, 4] == -5.0
+    assert torch.equal(crops[0], images[0, :, 6:15, 16:25]) and crops[0, 0, 4, 4] == 2.0
     assert torch.equal(crops[1], images[1, :, 0:9, 19:28])
-    row, col = divmod(int(images[2, 0].abs().argmax()), 28)
+    weight = images[2, 0].abs().numpy()
+    row = round(np.average(np.arange(28), weights=weight.sum(axis=1)))
+    col = round(np.average(np.arange(28), weights=weight.sum(axis=0)))
     top, left = min(max(row - 4, 0), 19), min(max(col - 4, 0), 19)
     assert torch.equal(crops[2], images[2, :, top : top + 9, left : left + 9])
     with pytest.raises(ValueError, match="between 1 and 28"):
-        crop_at_peak(images, 29)
+        crop_centred(images, 29)
     with pytest.raises(ValueError, match="N×C×H×W"):
-        crop_at_peak(images[0], 9)
+        crop_centred(images[0], 9)
