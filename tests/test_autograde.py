@@ -253,7 +253,8 @@ def written_differently(root, chapter):
         if meta.get("solution") and cell.cell_type == "code":
             bodies = tests.ALTERNATIVES[grade_id(cell)]
             source = answers[grade_id(cell)]
-            for block, body in enumerate([bodies] if isinstance(bodies, str) else bodies):
+            blocks = enumerate([bodies] if isinstance(bodies, str) else bodies)
+            for block, body in reversed(list(blocks)):  # last first: a replaced block is gone
                 source = with_answer(source, body, block)
             cell.source = source
     return notebook
