@@ -231,17 +231,17 @@ def student_tree(course_root: Path, out: Path) -> Path:
 
 
 def points_table(chapters: list[Chapter]) -> str:
-    """Per chapter: graded code tasks (solution code cells) and autograded points; the total.
+    """Per chapter: graded code tasks (test cells with points) and autograded points; the total.
 
-    A report only: the release check does not judge the counts.
+    A task is judged by its own test cell, so one solution cell may hold several tasks (chapter 5's
+    ``sample``, ``regularisation`` and ``forward`` are methods of one class). A report only: the
+    release check does not judge the counts (tests/test_release.py does).
     """
     rows, tasks_total, points_total = [], 0, 0.0
     for chapter in chapters:
         notebook = nbformat.read(chapter.path, as_version=4)
-        tasks = sum(
-            1 for c in notebook.cells if c.cell_type == "code" and nbgrader(c).get("solution")
-        )
-        points = sum(float(p or 0) for p in test_points(notebook).values())
+        graded = test_points(notebook)
+        tasks, points = len(graded), sum(float(p or 0) for p in graded.values())
         rows.append(f"  {chapter.assignment:<5} {chapter.stem:<40} {tasks:>5} {points:>7g}")
         tasks_total, points_total = tasks_total + tasks, points_total + points
     header = f"  {'':<5} {'chapter':<40} {'tasks':>5} {'points':>7}"
