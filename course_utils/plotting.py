@@ -147,13 +147,17 @@ def scatter_codes(codes, labels, names=None, title=None, xlabel="$z_1$", ylabel=
 def rate_distortion(rates, distortions, labels=None, lines=None, title=None):
     """Reconstruction loss (distortion) against KL (rate) per model, e.g. one per weight.
 
-    ``labels`` annotate the points; ``lines`` ({name: value}) draws horizontal reference levels,
-    such as the loss of the mean image. The rate axis is logarithmic above 1 and linear below.
+    ``labels`` annotate the points, alternately above right and below left in order of rate;
+    ``lines`` ({name: value}) draws horizontal reference levels, such as the mean image's loss.
+    The rate axis is logarithmic above 1 and linear below.
     """
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.plot(rates, distortions, "o-", color="C0")
-    for rate, distortion, label in zip(rates, distortions, labels or [], strict=False):
-        ax.annotate(str(label), (rate, distortion), textcoords="offset points", xytext=(5, 5))
+    points = sorted(zip(rates, distortions, labels or [], strict=False), key=lambda p: p[0])
+    for i, (rate, distortion, label) in enumerate(points):  # alternate sides: no overlaps
+        above = i % 2 == 0
+        ax.annotate(str(label), (rate, distortion), textcoords="offset points",
+                    xytext=(6, 6) if above else (-6, -14), ha="left" if above else "right")  # fmt: skip
     for i, (name, value) in enumerate((lines or {}).items()):
         ax.axhline(value, color=f"C{i + 1}", linestyle="--", label=name)
     ax.set_xscale("symlog", linthresh=1.0)
