@@ -3,6 +3,7 @@
     python bench/run.py                    # everything (about 15 minutes on 2 cores)
     python bench/run.py --only data trainer
     python bench/run.py --only grading --chapter 1 --submissions 8
+    python bench/run.py --only chapters    # each chapter's median time to grade a submission
 
 Prints a table and JSON, and writes the JSON to bench/results/latest.json. The chapter times come
 from the cold build itself: every chapter is executed there in full mode, and jupyter-cache records
@@ -111,6 +112,40 @@ def bench_build():
     return result
 
 
+def solved_course(folder: Path, chapter, submissions: int) -> Path:
+    """A released course in ``folder`` where ``submissions`` students hand in the solution."""
+    import nbformat
+
+    from instructor import release
+
+    answers = {
+        c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+        for c in nbformat.read(chapter.path, 4).cells
+    }
+    release.release([chapter], folder, ref="bench")
+    student = nbformat.read(folder / "release" / chapter.assignment / chapter.path.name, 4)
+    for cell in student.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            cell.source = answers[meta["grade_id"]]
+    for index in range(submissions):
+        submitted = folder / "submitted" / f"student{index:03d}" / chapter.assignment
+        submitted.mkdir(parents=True)
+        nbformat.write(student, submitted / chapter.path.name)
+    return folder
+
+
+def timed_grading(chapter, root: Path, jobs: int):
+    """Seconds of a whole ``make autograde`` run, and the results, every submission full marks."""
+    from instructor import grading
+
+    start = time.perf_counter()
+    graded = grading.autograde(chapter, root, jobs=jobs, quiet=True)
+    seconds = time.perf_counter() - start
+    assert all(r.graded for r in graded), [r.problems for r in graded]
+    return seconds, graded
+
+
 def bench_grading(chapter="1", submissions=8):
     """``make autograde``: submissions per minute one at a time and two at once (sandboxed).
 
@@ -121,35 +156,16 @@ def bench_grading(chapter="1", submissions=8):
     import shutil
     import statistics
 
-    import nbformat
-
-    from instructor import course, grading, release
+    from instructor import course
 
     found = course.find_chapter(str(chapter))
-    answers = {
-        c.metadata.get("nbgrader", {}).get("grade_id"): c.source
-        for c in nbformat.read(found.path, 4).cells
-    }
     result = {"grading_chapter": found.assignment, "grading_submissions": submissions}
     with tempfile.TemporaryDirectory() as tmp:
-        template = Path(tmp) / "template"
-        release.release([found], template, ref="bench")
-        student = nbformat.read(template / "release" / found.assignment / found.path.name, 4)
-        for cell in student.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution") and cell.cell_type == "code":
-                cell.source = answers[meta["grade_id"]]
-        for index in range(submissions):
-            folder = template / "submitted" / f"student{index:03d}" / found.assignment
-            folder.mkdir(parents=True)
-            nbformat.write(student, folder / found.path.name)
+        template = solved_course(Path(tmp) / "template", found, submissions)
         for jobs in (1, 2):
             root = Path(tmp) / f"jobs{jobs}"
             shutil.copytree(template, root)
-            start = time.perf_counter()
-            graded = grading.autograde(found, root, jobs=jobs, quiet=True)
-            seconds = time.perf_counter() - start
-            assert all(r.graded for r in graded), [r.problems for r in graded]
+            seconds, graded = timed_grading(found, root, jobs)
             result[f"grading_jobs{jobs}_s"] = round(seconds, 1)
             result[f"grading_jobs{jobs}_per_minute"] = round(60 * submissions / seconds, 2)
             result[f"grading_jobs{jobs}_median_s"] = round(
@@ -162,11 +178,28 @@ def bench_grading(chapter="1", submissions=8):
     return result
 
 
+def bench_chapters(submissions=3):
+    """Each chapter's median seconds to grade one submission (its solution), one at a time."""
+    import statistics
+
+    from instructor import course
+
+    result = {}
+    for chapter in course.chapters():
+        with tempfile.TemporaryDirectory() as tmp:
+            root = solved_course(Path(tmp), chapter, submissions)
+            _, graded = timed_grading(chapter, root, jobs=1)
+        median = statistics.median(r.seconds for r in graded)
+        result[f"grading_median_s:{chapter.stem}"] = round(median, 1)
+    return result
+
+
 BENCHES = {
     "data": bench_data,
     "trainer": bench_trainer,
     "build": bench_build,
     "grading": bench_grading,
+    "chapters": bench_chapters,
 }
 
 
