@@ -7,6 +7,7 @@ exactly once when it is the last expression of a notebook cell and never leaks i
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Ellipse
 from matplotlib.ticker import MaxNLocator
 
 CMAP = "gray"
@@ -124,17 +125,34 @@ def mosaic(images, ncols, extent=None, xlabel=None, ylabel=None, title=None, siz
     return _closed(fig)
 
 
-def scatter_codes(codes, labels, names=None, title=None, xlabel="$z_1$", ylabel="$z_2$"):
-    """Two-dimensional codes as points coloured by class, e.g. a VAE's latent means of test images."""
+def scatter_codes(
+    codes, labels, names=None, title=None, xlabel="$z_1$", ylabel="$z_2$", posteriors=None
+):
+    """Two-dimensional codes as points coloured by class, e.g. a VAE's latent means of test images.
+
+    ``posteriors`` = ``(means, stds)``, two K×2 tensors, draws each as an ellipse of mean ± 2 std.
+    """
     codes, labels = torch.as_tensor(codes).detach().cpu(), torch.as_tensor(labels).cpu()
     if codes.dim() != 2 or codes.shape[1] != 2:
         raise ValueError(f"expected N×2 codes, got shape {tuple(codes.shape)}")
+    if posteriors is not None:
+        means, stds = (torch.as_tensor(t).detach().cpu() for t in posteriors)
+        if means.shape != stds.shape or means.dim() != 2 or means.shape[1] != 2:
+            raise ValueError(
+                f"posteriors should be (means, stds), two K×2 tensors, not shapes "
+                f"{tuple(means.shape)} and {tuple(stds.shape)}"
+            )
     fig, ax = plt.subplots(figsize=(6, 5))
     cmap = plt.get_cmap("tab10")
     for k in labels.unique().tolist():
         points = codes[labels == k]
         name = names[k] if names is not None else str(k)
         ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.6, color=cmap(k % 10), label=name)
+    if posteriors is not None:
+        for i, (mean, std) in enumerate(zip(means.tolist(), stds.tolist(), strict=True)):
+            ellipse = Ellipse(mean, 4 * std[0], 4 * std[1], fill=False, color="black", lw=1.2)
+            ax.add_patch(ellipse)
+            ax.plot(*mean, "k+", label="posterior: mean ± 2 std" if i == 0 else None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))

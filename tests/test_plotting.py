@@ -118,3 +118,16 @@ def test_crop_centred_centres_the_absolute_values_and_stays_inside():
         crop_centred(images, 29)
     with pytest.raises(ValueError, match="N×C×H×W"):
         crop_centred(images[0], 9)
+
+
+def test_scatter_codes_draws_posteriors_as_two_std_ellipses():
+    from course_utils.plotting import scatter_codes
+
+    codes, labels = torch.randn(20, 2), torch.arange(20) % 3
+    means, stds = torch.tensor([[0.5, -1.0], [2.0, 1.0]]), torch.tensor([[0.1, 0.3], [0.2, 0.05]])
+    ax = scatter_codes(codes, labels, posteriors=(means, stds)).axes[0]
+    ellipses = ax.patches
+    assert [tuple(e.center) for e in ellipses] == [(0.5, -1.0), (2.0, 1.0)]
+    assert [d for e in ellipses for d in (e.width, e.height)] == pytest.approx([0.4, 1.2, 0.8, 0.2])
+    with pytest.raises(ValueError, match="K×2"):
+        scatter_codes(codes, labels, posteriors=(means, stds[:1]))
