@@ -165,21 +165,21 @@ def scatter_codes(
 def rate_distortion(rates, distortions, labels=None, lines=None, title=None):
     """Reconstruction loss (distortion) against KL (rate) per model, e.g. one per weight.
 
-    ``labels`` annotate the points, alternately above right and below left in order of rate;
+    ``labels`` annotate the points, alternately above and below them in order of rate;
     ``lines`` ({name: value}) draws horizontal reference levels, such as the mean image's loss.
     The rate axis is logarithmic above 1 and linear below.
     """
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.plot(rates, distortions, "o-", color="C0")
+    ax.margins(y=0.1)  # room for the labels above the highest point
     points = sorted(zip(rates, distortions, labels or [], strict=False), key=lambda p: p[0])
     for i, (rate, distortion, label) in enumerate(points):  # alternate sides: no overlaps
-        above = i % 2 == 0
         ax.annotate(str(label), (rate, distortion), textcoords="offset points",
-                    xytext=(6, 6) if above else (-6, -14), ha="left" if above else "right")  # fmt: skip
+                    xytext=(0, 8) if i % 2 == 0 else (0, -16), ha="left" if i == 0 else "center")  # fmt: skip
     for i, (name, value) in enumerate((lines or {}).items()):
         ax.axhline(value, color=f"C{i + 1}", linestyle="--", label=name)
     ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlim(left=0)
+    ax.set_xlim(left=0, right=max(1.0, 3 * max(rates, default=1.0)))  # room for the last label
     ax.set_xlabel("rate: KL divergence (nats per image)")
     ax.set_ylabel("distortion: reconstruction (nats per image)")
     if lines:

@@ -93,7 +93,7 @@ def test_rate_distortion_plots_points_labels_and_reference_lines():
     assert list(curve.get_ydata()) == [380.0, 260.0, 240.0]
     assert list(level.get_ydata()) == [385.0, 385.0]
     assert [t.get_text() for t in ax.texts] == ["a", "b", "c"]
-    assert [t.xyann for t in ax.texts] == [(6, 6), (-6, -14), (6, 6)]  # alternate sides
+    assert [t.xyann for t in ax.texts] == [(0, 8), (0, -16), (0, 8)]  # alternate sides
     assert ax.get_xscale() == "symlog"
 
 
