@@ -150,12 +150,14 @@ def sandbox_command(
             args += ["--symlink", os.readlink(folder), folder]
         elif os.path.isdir(folder):
             args += ["--ro-bind", folder, folder]
+    # the fresh /tmp first: a later mount hides what an earlier one put below it, and the course
+    # (with course_utils) or the data may well live under /tmp, e.g. in a CI clone
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for folder in python_folders():  # their parents readable by the kernel's user (e.g. /root)
         args += parents(folder) + ["--ro-bind", folder, folder]
     data = (environment or {}).get("FASHION_MNIST_ROOT")
     if data and os.path.isdir(data):
         args += ["--ro-bind", os.path.realpath(data), os.path.realpath(data)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     args += parents(f"{GUARD_DIR}/x") + ["--ro-bind", str(GUARD), f"{GUARD_DIR}/_course_guard.py"]
     if ipc is not None:
         args += parents(ipc) + ["--bind", str(ipc), str(ipc)]

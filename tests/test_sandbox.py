@@ -232,3 +232,31 @@ def test_grading_stops_with_a_clear_message_without_bwrap(tmp_path, monkeypatch)
     with pytest.raises(SandboxUnavailable, match="(?s)bubblewrap .* not installed.*SANDBOX=0"):
         autograde(FIXTURE, root)
     assert not (root / "grades" / "ch0.csv").exists()
+
+
+def test_a_course_under_tmp_stays_visible_in_the_sandbox(tmp_path, monkeypatch):
+    """The sandbox's fresh /tmp must not hide the library or the data when they live under /tmp."""
+    import subprocess
+    import sys
+
+    from instructor import sandbox
+
+    library = tmp_path / "course" / "course_utils"
+    library.mkdir(parents=True)
+    (library / "__init__.py").write_text("WHERE = 'under /tmp'\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "marker").write_text("data")
+    monkeypatch.setattr(sandbox, "python_folders", lambda: [sys.prefix, str(library)])
+    probe = (
+        f"import sys; sys.path.insert(0, {str(library.parent)!r}); import course_utils; "
+        f"print(course_utils.WHERE, open({str(data / 'marker')!r}).read())"
+    )
+    command = sandbox.sandbox_command(
+        [sys.executable, "-c", probe],
+        scratch=None,
+        ipc=None,
+        environment={"FASHION_MNIST_ROOT": str(data)},
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env={})
+    assert result.stdout.strip() == "under /tmp data", result.stderr[-800:]
