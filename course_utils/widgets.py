@@ -4,6 +4,8 @@ The slider is linked to what it shows in the browser (``jslink``), not through P
 widget keeps working on the static site, where there is no kernel, as well as in Binder or Colab.
 """
 
+import base64
+import html
 import io
 
 import ipywidgets as widgets
@@ -23,7 +25,8 @@ def browser(frames, labels, description="", alts=None) -> widgets.VBox:
     """A slider over ``labels`` that shows the matching frame, linked in the browser.
 
     ``frames`` are figures, PNG bytes or other widgets (e.g. inner browsers, for two levels).
-    ``alts``: a text alternative per picture, for screen readers (default: "description label").
+    ``alts``: a text alternative per picture, its ``alt``, for screen readers (default:
+    "description label").
     """
     frames, labels = list(frames), [str(label) for label in labels]
     if len(frames) != len(labels) or not frames:
@@ -50,8 +53,10 @@ def _as_widget(frame, alt):
         return frame
     if isinstance(frame, Figure):
         frame = png(frame)
-    # ipywidgets writes the tooltip as the picture's title: its text alternative on the site
-    return widgets.Image(value=frame, format="png", tooltip=alt)
+    # an <img> with its alt text: the widget manager cannot draw an Image widget with a tooltip
+    data = base64.b64encode(frame).decode("ascii")
+    alt = html.escape(alt, quote=True)
+    return widgets.HTML(f'<img src="data:image/png;base64,{data}" alt="{alt}">')
 
 
 def image_png(image, scale=5) -> bytes:
