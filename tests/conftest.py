@@ -61,8 +61,11 @@ def pytest_collection_modifyitems(config, items):
             if definition.scope in ("module", "package", "session")
             and str(getattr(definition, "baseid", "")).startswith("tests")
         ]
-        sessions = [d for d in shared if d.scope == "session"]
-        if sessions:  # the built site: every test that reads it on one worker
+        # the built site first: every test that reads it on one worker, so it is built once
+        sessions = sorted(
+            (d for d in shared if d.scope == "session"), key=lambda d: d.argname != "fast_site"
+        )
+        if sessions:
             group = f"{sessions[0].baseid}::{sessions[0].argname}"
         elif shared:
             group = item.nodeid.split("::")[0]
