@@ -153,8 +153,12 @@ def sandbox_command(
     # the fresh /tmp first: a later mount hides what an earlier one put below it, and the course
     # (with course_utils) or the data may well live under /tmp, e.g. in a CI clone
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for folder in python_folders():  # their parents readable by the kernel's user (e.g. /root)
+    folders = python_folders()
+    for folder in folders:  # their parents readable by the kernel's user (e.g. /root)
         args += parents(folder) + ["--ro-bind", folder, folder]
+    # the kernel imports the course_utils the grader found (the course's own), whatever an
+    # editable install elsewhere points to; only that package is bound in its parent folder
+    library_parent = os.path.dirname(folders[-1])
     data = (environment or {}).get("FASHION_MNIST_ROOT")
     if data and os.path.isdir(data):
         args += ["--ro-bind", os.path.realpath(data), os.path.realpath(data)]
@@ -165,7 +169,9 @@ def sandbox_command(
         args += ["--bind", str(scratch), SUBMISSION, "--chdir", SUBMISSION]
     env = {k: v for k, v in (environment or {}).items() if k in KEEP}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.update(HOME="/tmp", MPLCONFIGDIR="/tmp/matplotlib", PYTHONPATH=GUARD_DIR)
+    env.update(
+        HOME="/tmp", MPLCONFIGDIR="/tmp/matplotlib", PYTHONPATH=f"{GUARD_DIR}:{library_parent}"
+    )
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args + limit_prefix(memory_mb, processes, cpu_seconds) + command
