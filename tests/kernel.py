@@ -31,6 +31,14 @@ def with_answer(source, body, block=0):
     return source[: match.start()] + indented + source[match.end() :]
 
 
+def with_answers(source, bodies):
+    """``source`` with its solution blocks replaced by ``bodies`` (one string, or one per block)."""
+    bodies = [bodies] if isinstance(bodies, str) else bodies
+    for block, body in reversed(list(enumerate(bodies))):  # last first: numbers shift once replaced
+        source = with_answer(source, body, block)
+    return source
+
+
 class CellFailed(AssertionError):
     """A cell raised; ``ename`` and ``evalue`` say what."""
 

@@ -12,7 +12,7 @@ import importlib
 
 import nbformat
 import pytest
-from kernel import with_answer
+from kernel import with_answers
 from submissions import (
     FIXTURE,
     delete,
@@ -251,12 +251,7 @@ def written_differently(root, chapter):
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
-            bodies = tests.ALTERNATIVES[grade_id(cell)]
-            source = answers[grade_id(cell)]
-            blocks = enumerate([bodies] if isinstance(bodies, str) else bodies)
-            for block, body in reversed(list(blocks)):  # last first: a replaced block is gone
-                source = with_answer(source, body, block)
-            cell.source = source
+            cell.source = with_answers(answers[grade_id(cell)], tests.ALTERNATIVES[grade_id(cell)])
     return notebook
 
 

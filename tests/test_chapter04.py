@@ -3,7 +3,7 @@ differently, and fails the mistakes students make (in its visible part, or only 
 """
 
 import pytest
-from kernel import HIDDEN, CellFailed, ChapterKernel, with_answer
+from kernel import HIDDEN, CellFailed, ChapterKernel, with_answers
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +60,7 @@ def chapter():
 
 def define(kernel, grade, bodies):
     """Run solution cell ``grade`` with its blocks replaced by ``bodies`` (a string or a list)."""
-    source = kernel.cell(grade)
-    for block, body in reversed(list(enumerate([bodies] if isinstance(bodies, str) else bodies))):
-        source = with_answer(source, body, block)
-    kernel.run(source)
+    kernel.run(with_answers(kernel.cell(grade), bodies))
 
 
 @pytest.fixture
