@@ -9,7 +9,7 @@ APT_PACKAGES := dataset-fashion-mnist chromium npm bubblewrap
 # jupyter_book has no __main__ module: call its command-line entry point with $(PYTHON)
 JUPYTER_BOOK := $(PYTHON) -c 'from jupyter_book.cli.main import main; main()'
 
-.PHONY: book test setup python-deps system-deps bench lint clean
+.PHONY: book test setup python-deps system-deps bench lint clean checkpoints
 .PHONY: site-assets linkcheck pdf
 .PHONY: release release-check autograde merge-grades student-branch
 
@@ -29,6 +29,11 @@ test: setup
 
 bench: setup
 	$(PYTHON) bench/run.py
+
+# The long-trained models that chapters 4-6 load (course_utils/checkpoints/, package data), remade
+# from seed 0: a few minutes with a GPU, much longer on a CPU (README, "Checkpoints").
+checkpoints: setup
+	$(PYTHON) -m course_utils.checkpoints
 
 lint:
 	$(PYTHON) -m ruff check .

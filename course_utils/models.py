@@ -1,10 +1,11 @@
 """Auto-encoders whose decoder mirrors the encoder, layer for layer.
 
-The decoder restores the input size exactly when ``kernel_size`` is odd and each side of the image
-is a multiple of ``stride · (stride · pooling) ** len(hid_channels)``. With stride 1 and two
-stages of pooling 2 that is any multiple of 4 (28×28 Fashion-MNIST, 32×32, 20×20); with stride 2
-and one stage of pooling 2, multiples of 8 (32×32, but not 28×28). ``AutoEncoder.restores(size)``
-says whether a given side comes back.
+Each hidden stage shrinks the side by ``stride · pooling`` (a strided convolution, then pooling;
+``pooling=1`` means no pooling layer); the convolution to the code keeps the side. The decoder
+restores the input size exactly when ``kernel_size`` is odd and each side of the image is a
+multiple of ``(stride · pooling) ** len(hid_channels)``. With two stages of pooling 2 (or of
+stride 2 without pooling) that is any multiple of 4: 28×28 Fashion-MNIST, 32×32, 20×20.
+``AutoEncoder.restores(size)`` says whether a given side comes back.
 """
 
 import copy
@@ -31,7 +32,7 @@ def code_side(image_size, n_stages, kernel_size, stride=1, pooling=2) -> int:
     side = image_size
     for _ in range(n_stages):
         side = -(-side // stride) // pooling  # convolution (padding k // 2), then pooling
-    return -(-side // stride)
+    return side  # the convolution to the code has stride 1
 
 
 def conv_encoder(
@@ -44,14 +45,18 @@ def conv_encoder(
     activation=None,
     *,
     code_size=None,
+    hidden_size=None,
     image_size=28,
 ):
-    """Convolution, activation and average pooling per hidden stage, then a convolution to the code.
+    """Convolution (of ``stride``), activation and average pooling per hidden stage, then a
+    convolution of stride 1 to the code.
 
-    ``hid_channels`` is one width or a sequence of widths (one stage each). With ``code_size``, an
-    activation, a flatten and a linear layer squeeze the ``code_channels`` feature maps (of a
-    square image of side ``image_size``) into ``code_size`` numbers. No activation at the end:
-    the code is a logit-like quantity that losses and later layers can use directly.
+    ``hid_channels`` is one width or a sequence of widths (one stage each); ``pooling=1`` leaves
+    the pooling out. With ``code_size``, an activation, a flatten and a linear layer squeeze the
+    ``code_channels`` feature maps (of a square image of side ``image_size``) into ``code_size``
+    numbers, through a fully connected layer of ``hidden_size`` units first if given. No
+    activation at the end: the code is a logit-like quantity that losses and later layers can use
+    directly.
     """
     _check_kernel(kernel_size)
     activation = activation or nn.ReLU()
@@ -60,17 +65,18 @@ def conv_encoder(
         layers += [
             nn.Conv2d(channels, width, kernel_size, stride, padding=kernel_size // 2),
             copy.deepcopy(activation),
-            nn.AvgPool2d(pooling),
         ]
+        layers += [nn.AvgPool2d(pooling)] if pooling > 1 else []
         channels = width
-    layers.append(nn.Conv2d(channels, code_channels, kernel_size, stride, kernel_size // 2))
+    layers.append(nn.Conv2d(channels, code_channels, kernel_size, 1, kernel_size // 2))
     if code_size is not None:
         side = code_side(image_size, len(_stages(hid_channels)), kernel_size, stride, pooling)
-        layers += [
-            copy.deepcopy(activation),
-            nn.Flatten(),
-            nn.Linear(code_channels * side * side, code_size),
-        ]
+        layers += [copy.deepcopy(activation), nn.Flatten()]
+        features = code_channels * side * side
+        if hidden_size is not None:
+            layers += [nn.Linear(features, hidden_size), copy.deepcopy(activation)]
+            features = hidden_size
+        layers.append(nn.Linear(features, code_size))
     return mark_reference(nn.Sequential(*layers))
 
 
@@ -84,13 +90,14 @@ def conv_decoder(
     activation=None,
     *,
     code_size=None,
+    hidden_size=None,
     image_size=28,
 ):
     """The mirror of :func:`conv_encoder`: its layers reversed, each replaced by its transpose.
 
     Linear ↔ linear (transposed shape), flatten ↔ unflatten, convolution ↔ transposed
-    convolution, average pooling ↔ nearest upsampling; no final activation, so the decoder
-    predicts logits.
+    convolution (same stride, ``output_padding`` to restore even sides), average pooling ↔
+    nearest upsampling; no final activation, so the decoder predicts logits.
     """
     _check_kernel(kernel_size)
     activation = activation or nn.ReLU()
@@ -99,17 +106,23 @@ def conv_decoder(
     layers, channels = [], code_channels
     if code_size is not None:
         side = code_side(image_size, len(widths), kernel_size, stride, pooling)
+        features = code_size
+        if hidden_size is not None:
+            layers += [nn.Linear(code_size, hidden_size), copy.deepcopy(activation)]
+            features = hidden_size
         layers += [
-            nn.Linear(code_size, code_channels * side * side),
+            nn.Linear(features, code_channels * side * side),
             nn.Unflatten(1, (code_channels, side, side)),
             copy.deepcopy(activation),
         ]
-    for width in reversed(widths):
-        layers += [
-            nn.ConvTranspose2d(channels, width, kernel_size, stride, padding, output_padding=extra),
-            nn.Upsample(scale_factor=pooling, mode="nearest"),
-            copy.deepcopy(activation),
-        ]
+    for i, width in enumerate(reversed(widths)):
+        # the first mirrors the encoder's convolution to the code, of stride 1
+        step, out = (1, 0) if i == 0 else (stride, extra)
+        layers.append(
+            nn.ConvTranspose2d(channels, width, kernel_size, step, padding, output_padding=out)
+        )
+        layers += [nn.Upsample(scale_factor=pooling, mode="nearest")] if pooling > 1 else []
+        layers.append(copy.deepcopy(activation))
         channels = width
     layers.append(
         nn.ConvTranspose2d(
@@ -149,7 +162,8 @@ class AutoEncoder(nn.Module):
     ``assumption`` (``"gauss"``, ``"truncated"``, ``"bernoulli"`` or ``"binary"``) says what the
     logits mean: :meth:`to_intensities` turns them into an image, and
     ``course_utils.losses.loss_for(model.assumption)`` is the loss that matches.
-    ``code_size`` adds a linear bottleneck of that many numbers (for ``image_size``-sided images).
+    ``code_size`` adds a linear bottleneck of that many numbers (for ``image_size``-sided images),
+    ``hidden_size`` a fully connected layer of that many units on each side of it.
     """
 
     def __init__(
@@ -164,15 +178,16 @@ class AutoEncoder(nn.Module):
         assumption=None,
         *,
         code_size=None,
+        hidden_size=None,
         image_size=28,
     ):
         super().__init__()
         args = (in_channels, hid_channels, code_channels, kernel_size, stride, pooling, activation)
-        shape = {"code_size": code_size, "image_size": image_size}
+        shape = {"code_size": code_size, "hidden_size": hidden_size, "image_size": image_size}
         self.encoder = conv_encoder(*args, **shape)
         self.decoder = conv_decoder(*args, **shape)
         self.assumption = None if assumption is None else check_assumption(assumption)
-        self.shrink = stride * (stride * pooling) ** len(_stages(hid_channels))
+        self.shrink = (stride * pooling) ** len(_stages(hid_channels))
         if code_size is not None and not self.restores(image_size):
             raise ValueError(
                 f"image_size {image_size} does not come back out of the decoder: "
@@ -217,8 +232,8 @@ class VariationalAutoEncoder(nn.Module):
     """Convolutional variational auto-encoder with a ``latent_dim``-dimensional Gaussian code.
 
     The auto-encoder's stages with a linear bottleneck (``code_size``) of ``2 * latent_dim``
-    numbers: the first half is the mean of the code's distribution, the second half its
-    log-variance. The decoder mirrors the encoder from ``latent_dim`` numbers and predicts the
+    numbers (``hidden_size`` adds a fully connected layer before it): the first half is the mean of
+    the code's distribution, the second half its log-variance. The decoder mirrors the encoder from ``latent_dim`` numbers and predicts the
     logits of Bernoulli pixels. All losses are nats per image: summed over latent dimensions (and
     pixels), averaged over the batch.
     """
@@ -234,13 +249,15 @@ class VariationalAutoEncoder(nn.Module):
         pooling=2,
         activation=None,
         *,
+        hidden_size=None,
         image_size=28,
     ):
         super().__init__()
         args = (in_channels, hid_channels, code_channels, kernel_size, stride, pooling, activation)
+        shape = {"hidden_size": hidden_size, "image_size": image_size}
         self.latent_dim = latent_dim
-        self.encoder = conv_encoder(*args, code_size=2 * latent_dim, image_size=image_size)
-        self.decoder = conv_decoder(*args, code_size=latent_dim, image_size=image_size)
+        self.encoder = conv_encoder(*args, code_size=2 * latent_dim, **shape)
+        self.decoder = conv_decoder(*args, code_size=latent_dim, **shape)
 
     def encode(self, x):
         """The parameters ``(mean, log_var)`` of each image's code distribution, N×latent_dim each."""

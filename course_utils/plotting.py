@@ -79,17 +79,46 @@ def compare_images(rows, labels=None, n=8, vmin=0.0, vmax=1.0, titles=None, titl
 def plot_history(history, parts=None, logy=False, ylabel=None):
     """Loss curves from a ``Trainer`` history: one panel per loss part, train and validation.
 
+    The training loss is drawn per tenth of an epoch (a thin line) and as each epoch's mean,
+    placed in the middle of the epoch it averages; validation at the end of each epoch.
     ``ylabel`` names the loss's unit on every panel's y-axis (default: the part's name).
     """
     parts = parts or list(history["train"])
     fig, axes = plt.subplots(1, len(parts), figsize=(4 * len(parts), 3), squeeze=False)
+    batches = history.get("batches", {})
     for ax, name in zip(axes.flat, parts, strict=True):
-        for split, style in (("train", "-o"), ("valid", "--s")):
-            values = history[split].get(name)
-            if values:
-                ax.plot(history["epoch"], values, style, label=split, markersize=4)
+        if batches.get(name):
+            ax.plot(
+                batches["epoch"],
+                batches[name],
+                "-",
+                color="tab:blue",
+                alpha=0.4,
+                lw=1,
+                label="train, per tenth of an epoch",
+            )
+        if history["train"].get(name):
+            middle = [epoch - 0.5 for epoch in history["epoch"]]
+            ax.plot(
+                middle,
+                history["train"][name],
+                "o",
+                color="tab:blue",
+                markersize=5,
+                label="train, epoch mean",
+            )
+        if history["valid"].get(name):
+            ax.plot(
+                history["epoch"],
+                history["valid"][name],
+                "--s",
+                color="tab:orange",
+                markersize=4,
+                label="valid, end of epoch",
+            )
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.set_xlim(left=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel or name)
         if logy:

@@ -31,14 +31,21 @@ class Trainer:
 
     ``history["train"][name]`` and ``history["valid"][name]`` hold one value per epoch for every
     part the loss reports; ``history["epoch"]`` numbers the epochs from 1, across ``fit`` calls.
+    ``history["batches"]`` holds the training loss parts finer: their mean over each tenth of an
+    epoch, at ``history["batches"]["epoch"]``, the fraction of epochs trained when it ended.
+    ``scheduler``, if set (e.g. ``torch.optim.lr_scheduler.OneCycleLR``), steps after every batch.
     """
 
-    def __init__(self, model, loss, optimiser=None, lr=1e-3, device=None):
+    #: How many points per epoch ``history["batches"]`` gets.
+    POINTS_PER_EPOCH = 10
+
+    def __init__(self, model, loss, optimiser=None, lr=1e-3, device=None, scheduler=None):
         self.device = torch.device(device) if device else default_device()
         self.model = model.to(self.device)
         self.loss = loss
         self.optimiser = optimiser or torch.optim.Adam(self.model.parameters(), lr=lr)
-        self.history = {"epoch": [], "train": {}, "valid": {}}
+        self.scheduler = scheduler
+        self.history = {"epoch": [], "train": {}, "valid": {}, "batches": {"epoch": []}}
 
     @property
     def epoch(self) -> int:
@@ -58,7 +65,9 @@ class Trainer:
         for epoch in range(self.epoch + 1, last + 1):
             start = time.perf_counter()
             with _progress(len(train_data), max_batches, f"epoch {epoch}/{last}") as bar:
-                train = self._run(train_data, bar, train=True, max_batches=max_batches)
+                train = self._run(
+                    train_data, bar, train=True, max_batches=max_batches, epoch=epoch - 1
+                )
                 valid = self.evaluate(valid_data, max_batches) if valid_data is not None else {}
                 bar.set_postfix_str(_summary(train, valid))
             self._record(epoch, train, valid)
@@ -100,12 +109,19 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as error:
             raise ValueError(f"{path} does not fit this model and optimiser: {error}") from None
         self.history = state["history"]
+        self.history.setdefault("batches", {"epoch": []})
         return self
 
-    def _run(self, data, bar, train, max_batches):
-        """One pass over ``data``; returns the batch-size weighted mean of every loss part."""
+    def _run(self, data, bar, train, max_batches, epoch=None):
+        """One pass over ``data``; returns the batch-size weighted mean of every loss part.
+
+        In training, also records the mean of every part over each tenth of the pass.
+        """
         self.model.train(train)
         sums, count = {}, 0
+        total = len(data) if max_batches is None else min(len(data), max_batches)
+        every = max(1, total // self.POINTS_PER_EPOCH)
+        chunk, chunk_count = {}, 0
         for i, (x, y) in enumerate(data):
             if max_batches is not None and i >= max_batches:
                 break
@@ -117,15 +133,27 @@ class Trainer:
                 self.optimiser.zero_grad(set_to_none=True)
                 parts["loss"].backward()
                 self.optimiser.step()
+                if self.scheduler is not None:
+                    self.scheduler.step()
             n = len(x)
             for name, value in parts.items():  # summed as tensors: no device sync per batch
                 sums[name] = sums.get(name, 0.0) + value.detach() * n
-            count += n
+                chunk[name] = chunk.get(name, 0.0) + value.detach() * n
+            count, chunk_count = count + n, chunk_count + n
+            if train and epoch is not None and ((i + 1) % every == 0 or i + 1 == total):
+                self._record_batches(epoch + (i + 1) / total, chunk, chunk_count)
+                chunk, chunk_count = {}, 0
             if bar is not None:
                 bar.update()
         if count == 0:
             raise ValueError("no batches to run: the data is empty")
         return {name: float(total / count) for name, total in sums.items()}
+
+    def _record_batches(self, at, sums, count):
+        batches = self.history["batches"]
+        batches["epoch"].append(at)
+        for name, total in sums.items():
+            batches.setdefault(name, []).append(float(total / count))
 
     def _record(self, epoch, train, valid):
         self.history["epoch"].append(epoch)

@@ -1,0 +1,103 @@
+"""The shipped checkpoints: they load, fit their architecture, reproduce their recorded test
+numbers, meet the course's quality bars, and fail clearly when broken."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils import checkpoints
+from course_utils.checkpoints import SPECS, CheckpointError, measure, pretrained
+from course_utils.data import load_fashion_mnist
+from course_utils.models import AutoEncoder, VariationalAutoEncoder
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    return load_fashion_mnist("test", limit=10_000).tensors[0]
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_checkpoint_loads_into_its_architecture(name):
+    model, info = pretrained(name)
+    fresh = SPECS[name].build()
+    assert type(model) is type(fresh) and not model.training
+    shapes = {key: value.shape for key, value in fresh.state_dict().items()}
+    assert {key: value.shape for key, value in model.state_dict().items()} == shapes
+    assert info["made"]["seed"] == 0 and info["made"]["training_images"] == 60_000
+    assert info["made"]["epochs"] == SPECS[name].epochs == info["history"]["epoch"][-1]
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_checkpoint_reproduces_its_recorded_test_numbers(name, test_images):
+    model, info = pretrained(name)
+    got = measure(model, test_images)
+    for key, value in got.items():
+        assert value == pytest.approx(info["test"][key], rel=1e-4), key
+
+
+def pca_mse(size):
+    train = load_fashion_mnist("train").tensors[0].flatten(1)
+    test = load_fashion_mnist("test").tensors[0].flatten(1)
+    centre = train.mean(0)
+    torch.manual_seed(0)
+    _, _, components = torch.pca_lowrank(train - centre, q=size, center=False)
+    rebuilt = ((test - centre) @ components @ components.T + centre).clamp(0, 1)
+    return F.mse_loss(rebuilt, test).item()
+
+
+def test_auto_encoders_beat_pca_at_every_code_size_and_reach_the_bar_at_16():
+    sizes = [int(name.split("-")[1]) for name in SPECS if name.startswith("autoencoder-")]
+    assert sizes == [2, 4, 8, 16, 32, 64]  # chapter 4's sweep
+    for size in sizes:
+        _, info = pretrained(f"autoencoder-{size}")
+        assert info["test"]["mse"] < pca_mse(size), size
+    assert pretrained("autoencoder-16")[1]["test"]["mse"] <= 0.0100
+
+
+def test_vae_reaches_235_nats_and_the_importance_weighted_bound_is_tighter():
+    model, info = pretrained("vae-16")
+    assert model.latent_dim <= 16
+    test = info["test"]
+    assert test["negative_elbo"] <= 235.0
+    assert test["iwae_samples"] >= 100
+    assert test["reconstruction"] < test["iwae"] < test["negative_elbo"]
+
+
+def test_make_trains_saves_and_records_what_pretrained_reads(tmp_path):
+    info = checkpoints.make("autoencoder-2", folder=tmp_path, limit=256, epochs=1)
+    model, loaded = pretrained("autoencoder-2", folder=tmp_path)
+    assert isinstance(model, AutoEncoder)
+    assert loaded["test"] == info["test"] and loaded["made"]["epochs"] == 1
+    assert measure(model, load_fashion_mnist("test", limit=256).tensors[0]) == info["test"]
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_make_records_the_vae_bounds(tmp_path):
+    info = checkpoints.make("vae-2", folder=tmp_path, limit=128, epochs=1)
+    model, _ = pretrained("vae-2", folder=tmp_path)
+    assert isinstance(model, VariationalAutoEncoder)
+    assert set(info["test"]) == {"reconstruction", "kl", "negative_elbo", "iwae", "iwae_samples"}
+    assert info["test"]["iwae"] < info["test"]["negative_elbo"]
+
+
+def test_a_missing_checkpoint_says_how_to_make_it(tmp_path):
+    with pytest.raises(CheckpointError, match="make checkpoints"):
+        pretrained("vae-16", folder=tmp_path)
+
+
+def test_a_corrupt_checkpoint_is_reported_not_loaded(tmp_path):
+    good = checkpoints.path_of("autoencoder-2").read_bytes()
+    (tmp_path / "autoencoder-2.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        pretrained("autoencoder-2", folder=tmp_path)
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
+    (tmp_path / "autoencoder-2.pt").write_bytes(checkpoints.path_of("autoencoder-4").read_bytes())
+    with pytest.raises(CheckpointError, match="another architecture"):
+        pretrained("autoencoder-2", folder=tmp_path)
+
+
+def test_an_unknown_name_lists_the_known_ones():
+    with pytest.raises(KeyError, match="vae-16"):
+        pretrained("vae-17")
