@@ -4,6 +4,7 @@
     python bench/run.py --only data trainer
     python bench/run.py --only grading --chapter 1 --submissions 8
     python bench/run.py --only chapters    # each chapter's median time to grade a submission
+    python bench/run.py --only references --seconds 120   # our models against public ones
 
 Prints a table and JSON, and writes the JSON to bench/results/latest.json. The chapter times come
 from the cold build itself: every chapter is executed there in full mode, and jupyter-cache records
@@ -26,6 +27,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.references import bench_references  # noqa: E402
 from course_utils.data import AutoEncoding, BatchLoader, load_fashion_mnist  # noqa: E402
 from course_utils.models import AutoEncoder  # noqa: E402
 from course_utils.training import Trainer  # noqa: E402
@@ -200,6 +202,7 @@ BENCHES = {
     "build": bench_build,
     "grading": bench_grading,
     "chapters": bench_chapters,
+    "references": bench_references,
 }
 
 
@@ -210,6 +213,7 @@ def main():
     parser.add_argument("--only", nargs="+", choices=list(BENCHES), default=list(BENCHES))
     parser.add_argument("--chapter", default="1", help="grading: the chapter graded (1)")
     parser.add_argument("--submissions", type=int, default=8, help="grading: how many (8)")
+    parser.add_argument("--seconds", type=int, default=120, help="references: budget each (120)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     results = {
@@ -218,8 +222,11 @@ def main():
     }
     for name in args.only:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        options = {"chapter": args.chapter, "submissions": args.submissions}
-        results.update(BENCHES[name](**options) if name == "grading" else BENCHES[name]())
+        options = {
+            "grading": {"chapter": args.chapter, "submissions": args.submissions},
+            "references": {"seconds": args.seconds},
+        }.get(name, {})
+        results.update(BENCHES[name](**options))
     width = max(map(len, results))
     print("\n".join(f"{key:<{width}}  {value}" for key, value in results.items()))
     print(json.dumps(results, indent=2))
