@@ -100,6 +100,25 @@ def test_alternatives_pass_with_hidden_tests(solved):
         solved.assert_passes(tests, f"ALTERNATIVES[{grade!r}]")
 
 
+def test_sweep_compares_with_exact_pca(chapter):
+    """PCA's errors in the code-size sweep are those of the exact principal directions (an SVD)."""
+    printed = chapter.run(
+        """
+_, _, _vt = torch.linalg.svd((flat - centre).double(), full_matrices=False)
+for _size in CODE_SIZES:
+    _basis = _vt[:_size].T.float()
+    _rebuilt = ((test_flat - centre) @ _basis @ _basis.T + centre).clamp(0, 1)
+    print(_size, pca[_size], F.mse_loss(_rebuilt, test_flat).item())
+"""
+    )
+    for line in printed.splitlines():
+        size, chapter_value, truth = line.split()
+        assert float(chapter_value) == pytest.approx(float(truth), rel=1e-3), (
+            f"PCA with {size} components: the chapter has {chapter_value}, an SVD gives {truth}"
+        )
+    assert len(printed.splitlines()) == 6, printed
+
+
 # ------------------------------------------------------------------------- the losses
 
 TRUNCATED = """
