@@ -48,6 +48,7 @@ def fast_site(tmp_path_factory):
     return out / "_build" / "html"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into node ids
 def pytest_collection_modifyitems(config, items):
     """One xdist group per module with a module-scoped fixture of ours, one per session fixture."""
     for item in items:
