@@ -83,9 +83,11 @@ def train_for(name, seconds, batch_size=128, seed=0) -> dict:
     torch.manual_seed(seed)
     images = load_fashion_mnist("train").tensors[0]
     model, loss_of, lr, one_cycle = _contestant(name)
-    # one-cycle starts at a 25th of its peak: so do its first batches, before the schedule is fitted
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr / 25 if one_cycle else lr)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler, steps, batches_per_epoch = None, 0, math.ceil(len(images) / batch_size)
+    if one_cycle:  # a schedule as long as the budget allows, from the time of a few batches
+        total = max(2, int(seconds / _seconds_per_batch(model, loss_of, images[:batch_size])))
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=total)
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     while True:
@@ -97,16 +99,21 @@ def train_for(name, seconds, batch_size=128, seed=0) -> dict:
             optimiser.step()
             steps += 1
             elapsed = time.perf_counter() - start
-            if one_cycle and steps == 20:  # fit the schedule to the budget from 20 batches
-                total = max(steps + 1, int(seconds / (elapsed / steps)))
-                scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=total)
-                scheduler.last_epoch = steps  # (the first batches ran at the starting rate)
-            if scheduler is not None:
-                if scheduler.last_epoch + 1 >= scheduler.total_steps:
-                    return _result(name, model, steps, batches_per_epoch, elapsed)
-                scheduler.step()
-            if elapsed >= seconds:
+            finished = scheduler is not None and steps + 1 >= scheduler.total_steps
+            if elapsed >= seconds or finished:
                 return _result(name, model, steps, batches_per_epoch, elapsed)
+            if scheduler is not None:
+                scheduler.step()
+
+
+def _seconds_per_batch(model, loss_of, batch, repeats=5):
+    """Forward and backward passes, without an optimiser step (the model stays as it is)."""
+    loss_of(model, batch).backward()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        loss_of(model, batch).backward()
+    model.zero_grad(set_to_none=True)
+    return (time.perf_counter() - start) / repeats * 1.1  # the step itself: about a tenth more
 
 
 def _result(name, model, steps, batches_per_epoch, elapsed):
