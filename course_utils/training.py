@@ -121,7 +121,7 @@ class Trainer:
         sums, count = {}, 0
         total = len(data) if max_batches is None else min(len(data), max_batches)
         every = max(1, total // self.POINTS_PER_EPOCH)
-        chunk, chunk_count = {}, 0
+        marked, marked_count = {}, 0  # the sums at the last recorded point
         for i, (x, y) in enumerate(data):
             if max_batches is not None and i >= max_batches:
                 break
@@ -138,11 +138,12 @@ class Trainer:
             n = len(x)
             for name, value in parts.items():  # summed as tensors: no device sync per batch
                 sums[name] = sums.get(name, 0.0) + value.detach() * n
-                chunk[name] = chunk.get(name, 0.0) + value.detach() * n
-            count, chunk_count = count + n, chunk_count + n
+            count += n
             if train and epoch is not None and ((i + 1) % every == 0 or i + 1 == total):
-                self._record_batches(epoch + (i + 1) / total, chunk, chunk_count)
-                chunk, chunk_count = {}, 0
+                now = {name: float(value) for name, value in sums.items()}
+                chunk = {name: now[name] - marked.get(name, 0.0) for name in now}
+                self._record_batches(epoch + (i + 1) / total, chunk, count - marked_count)
+                marked, marked_count = now, count
             if bar is not None:
                 bar.update()
         if count == 0:

@@ -210,3 +210,31 @@ def test_plain_progress_replaces_the_live_bar(monkeypatch, capsys):
     assert training._progress(10, None, "epoch 1/1").disable
     Trainer(nn.Linear(3, 1), nn.MSELoss()).fit(regression(), epochs=1)
     assert "epoch 1/1: train loss" in capsys.readouterr().out
+
+
+def test_tenths_of_an_epoch_are_recorded_as_batch_weighted_means():
+    # 25 items in batches of 2 (the last holds 1); a frozen model, so each batch's loss is known
+    x, y = torch.zeros(25, 1), torch.arange(25.0).view(-1, 1)
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    trainer = Trainer(model, nn.L1Loss(), optimiser=torch.optim.SGD(model.parameters(), lr=0.0))
+    history = trainer.fit(BatchLoader(TensorDataset(x, y), batch_size=2), epochs=2)
+    batches = history["batches"]
+    # 13 batches: a point every 13 // 10 = 1 batch, the last one at the end of the epoch
+    assert batches["epoch"][:3] == pytest.approx([1 / 13, 2 / 13, 3 / 13])
+    assert batches["epoch"][12] == 1.0 and batches["epoch"][-1] == 2.0
+    assert batches["loss"][:2] == pytest.approx([0.5, 2.5])  # |0| and |1|, then |2| and |3|
+    assert batches["loss"][12] == pytest.approx(24.0)  # the lone last item
+    assert history["train"]["loss"] == pytest.approx([12.0, 12.0])  # the mean of 0 … 24
+    # the tenths average back to the epoch mean when weighted by their items
+    items = torch.tensor([2.0] * 12 + [1.0])
+    assert (torch.tensor(batches["loss"][:13]) * items).sum() / 25 == pytest.approx(12.0)
+
+
+def test_a_scheduler_steps_after_every_training_batch():
+    model = nn.Linear(3, 1)
+    optimiser = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=1, gamma=0.5)
+    trainer = Trainer(model, nn.MSELoss(), optimiser=optimiser, scheduler=scheduler)
+    trainer.fit(regression(n=64), regression(n=64, seed=1), epochs=1)  # 2 training batches
+    assert optimiser.param_groups[0]["lr"] == pytest.approx(0.25)
