@@ -14,6 +14,30 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def share_the_cores():
+    """Under pytest-xdist, give each worker, and all it starts, its share of the cores.
+
+    Left alone, torch runs one thread per core in every worker, in every kernel and in the site
+    build; with more threads than cores, OpenMP threads wait on each other and a chapter's tests
+    run about ten times slower (chapter 6: 30 s alone, 300 s in the suite). A value already set in
+    the environment is kept.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2:
+        return None
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, threads)
+    if "torch" in sys.modules:  # imported before this file by a plugin: tell it directly
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    return int(os.environ["OMP_NUM_THREADS"])
+
+
+#: Threads per worker under pytest-xdist (None without it): tests/test_suite.py checks them.
+WORKER_THREADS = share_the_cores()
 
 
 def toc_files():

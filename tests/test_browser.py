@@ -177,6 +177,16 @@ class Reader:
         self.context.close()
 
 
+#: Open every fold, then wait for their fade-in (sphinx-design animates it) to end: audited midway,
+#: the half-transparent text fails axe's contrast rule on a loaded machine.
+UNFOLD = """async () => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  await new Promise(requestAnimationFrame);
+  const finite = document.getAnimations()
+    .filter(a => a.effect && a.effect.getComputedTiming().endTime !== Infinity);
+  await Promise.all(finite.map(a => a.finished));
+}"""
+
 AXE_RUN = """async () => {
   const results = await axe.run(document, {resultTypes: ['violations']});
   return results.violations.map(v => ({
@@ -264,9 +274,7 @@ def _visit(chromium, site_url, host, page, color_scheme, screenshot=None, site=N
             pictures=reader.page.evaluate(PICTURES),
             weight=_weight(reader.finished, site) if site else None,
         )
-        reader.page.evaluate(
-            "document.querySelectorAll('details').forEach(d => { d.open = true; })"
-        )
+        reader.page.evaluate(UNFOLD)
         facts.update(
             clipped_code=reader.page.evaluate(CLIPPED_CODE),
             axe=reader.audit(),

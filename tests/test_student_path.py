@@ -287,7 +287,9 @@ def installs_torch(log: Path) -> bool:
 # --- Colab ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("number", sorted(BUDGET), ids=lambda n: f"chapter{n}")
+# Chapter 5 only: it downloads the data and loads the shipped checkpoints (package data through the
+# git install). Chapter 1 runs in the student-branch Binder test below.
+@pytest.mark.parametrize("number", [5], ids=lambda n: f"chapter{n}")
 def test_colab_installs_the_library_from_git_and_keeps_its_torch(
     number, venv, clone, course_root, mirror, tmp_path
 ):
