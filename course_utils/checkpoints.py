@@ -51,8 +51,11 @@ class Spec:
 
 
 def _autoencoder(code_size):
-    config = dict(_STRIDED, hid_channels=(32, 64), code_channels=32)
-    return Spec(AutoEncoder, dict(config, assumption="bernoulli", code_size=code_size), epochs=40)
+    # stride-2 convolutions of 16 and 32 channels straight into the linear code: chosen for what
+    # they reach in a given time on a CPU (bench/references.py), with a high one-cycle peak
+    config = dict(_STRIDED, hid_channels=(16, 32), code_channels=None)
+    config.update(assumption="bernoulli", code_size=code_size)
+    return Spec(AutoEncoder, config, epochs=60, max_lr=8e-3)
 
 
 #: Every shipped model: chapter 4's auto-encoders (one per code size of its sweep, 16 is its best

@@ -1,7 +1,8 @@
 """Auto-encoders whose decoder mirrors the encoder, layer for layer.
 
 Each hidden stage shrinks the side by ``stride · pooling`` (a strided convolution, then pooling;
-``pooling=1`` means no pooling layer); the convolution to the code keeps the side. The decoder
+``pooling=1`` means no pooling layer); the convolution to the code keeps the side
+(``code_channels=None`` leaves it out, and the last stage's maps go straight into a linear code). The decoder
 restores the input size exactly when ``kernel_size`` is odd and each side of the image is a
 multiple of ``(stride · pooling) ** len(hid_channels)``. With two stages of pooling 2 (or of
 stride 2 without pooling) that is any multiple of 4: 28×28 Fashion-MNIST, 32×32, 20×20.
@@ -25,6 +26,14 @@ def _stages(hid_channels):
 def _check_kernel(kernel_size):
     if kernel_size % 2 != 1:
         raise ValueError(f"kernel_size must be odd to keep sizes symmetric, not {kernel_size}")
+
+
+def _check_code(code_channels, code_size):
+    if code_channels is None and code_size is None:
+        raise ValueError(
+            "code_channels=None leaves out the convolution to the code, so the code must be the "
+            "linear layer's: give code_size too"
+        )
 
 
 def code_side(image_size, n_stages, kernel_size, stride=1, pooling=2) -> int:
@@ -52,13 +61,15 @@ def conv_encoder(
     convolution of stride 1 to the code.
 
     ``hid_channels`` is one width or a sequence of widths (one stage each); ``pooling=1`` leaves
-    the pooling out. With ``code_size``, an activation, a flatten and a linear layer squeeze the
+    the pooling out, ``code_channels=None`` the convolution to the code (then ``code_size`` is
+    needed: the linear layer makes the code). With ``code_size``, an activation, a flatten and a linear layer squeeze the
     ``code_channels`` feature maps (of a square image of side ``image_size``) into ``code_size``
     numbers, through a fully connected layer of ``hidden_size`` units first if given. No
     activation at the end: the code is a logit-like quantity that losses and later layers can use
     directly.
     """
     _check_kernel(kernel_size)
+    _check_code(code_channels, code_size)
     activation = activation or nn.ReLU()
     layers, channels = [], in_channels
     for width in _stages(hid_channels):
@@ -68,11 +79,14 @@ def conv_encoder(
         ]
         layers += [nn.AvgPool2d(pooling)] if pooling > 1 else []
         channels = width
-    layers.append(nn.Conv2d(channels, code_channels, kernel_size, 1, kernel_size // 2))
+    if code_channels is not None:
+        layers.append(nn.Conv2d(channels, code_channels, kernel_size, 1, kernel_size // 2))
+        layers += [copy.deepcopy(activation)] if code_size is not None else []
+        channels = code_channels
     if code_size is not None:
         side = code_side(image_size, len(_stages(hid_channels)), kernel_size, stride, pooling)
-        layers += [copy.deepcopy(activation), nn.Flatten()]
-        features = code_channels * side * side
+        layers.append(nn.Flatten())
+        features = channels * side * side
         if hidden_size is not None:
             layers += [nn.Linear(features, hidden_size), copy.deepcopy(activation)]
             features = hidden_size
@@ -100,10 +114,12 @@ def conv_decoder(
     nearest upsampling; no final activation, so the decoder predicts logits.
     """
     _check_kernel(kernel_size)
+    _check_code(code_channels, code_size)
     activation = activation or nn.ReLU()
     padding, extra = kernel_size // 2, stride - 1
     widths = _stages(hid_channels)
-    layers, channels = [], code_channels
+    channels = widths[-1] if code_channels is None else code_channels
+    layers = []
     if code_size is not None:
         side = code_side(image_size, len(widths), kernel_size, stride, pooling)
         features = code_size
@@ -111,10 +127,17 @@ def conv_decoder(
             layers += [nn.Linear(code_size, hidden_size), copy.deepcopy(activation)]
             features = hidden_size
         layers += [
-            nn.Linear(features, code_channels * side * side),
-            nn.Unflatten(1, (code_channels, side, side)),
-            copy.deepcopy(activation),
+            nn.Linear(features, channels * side * side),
+            nn.Unflatten(1, (channels, side, side)),
         ]
+    if code_channels is None:  # each stage mirrored: upsampling, activation, transposed conv
+        for width in (*reversed(widths[:-1]), in_channels):
+            layers += [nn.Upsample(scale_factor=pooling, mode="nearest")] if pooling > 1 else []
+            layers.append(copy.deepcopy(activation))
+            layers.append(nn.ConvTranspose2d(channels, width, kernel_size, stride, padding, extra))
+            channels = width
+        return mark_reference(nn.Sequential(*layers))
+    layers += [copy.deepcopy(activation)] if code_size is not None else []
     for i, width in enumerate(reversed(widths)):
         # the first mirrors the encoder's convolution to the code, of stride 1
         step, out = (1, 0) if i == 0 else (stride, extra)

@@ -17,7 +17,12 @@ CONFIGS = [
     (dict(hid_channels=(8, 16), code_channels=4, kernel_size=3, pooling=1, stride=2), 32, 1),
     (dict(hid_channels=(16, 32), code_channels=8, kernel_size=3, code_size=16), 28, 1),
     (dict(hid_channels=8, code_channels=4, kernel_size=3, code_size=5, image_size=20), 20, 2),
-]
+    # no convolution to the code: the last stage straight into the linear code
+    (dict(hid_channels=(16, 32), code_channels=None, kernel_size=3, stride=2, pooling=1,
+          code_size=16), 28, 1),
+    (dict(hid_channels=(4, 8), code_channels=None, kernel_size=3, code_size=6, hidden_size=10),
+     28, 2),
+]  # fmt: skip
 
 
 def _model(kwargs, channels=1, **extra):
@@ -64,6 +69,32 @@ def test_stated_bottleneck_sizes():
     assert conv.encode(x).shape == (1, 4, 7, 7)
     linear = AutoEncoder(1, (16, 32), 8, 3, code_size=16)
     assert linear.encode(x).shape == (1, 16)
+
+
+def test_without_a_code_convolution_the_strided_model_is_the_plain_two_stage_auto_encoder():
+    """Conv, ReLU, conv, ReLU, linear code, and back: StTom88's shape (bench/references.py)."""
+    model = AutoEncoder(1, (16, 32), None, 3, stride=2, pooling=1, code_size=16)
+    assert [type(m) for m in model.encoder] == [
+        nn.Conv2d,
+        nn.ReLU,
+        nn.Conv2d,
+        nn.ReLU,
+        nn.Flatten,
+        nn.Linear,
+    ]
+    assert [type(m) for m in model.decoder] == [
+        nn.Linear, nn.Unflatten, nn.ReLU, nn.ConvTranspose2d, nn.ReLU, nn.ConvTranspose2d
+    ]  # fmt: skip
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    assert shapes == [
+        (16, 1, 3, 3), (16,), (32, 16, 3, 3), (32,), (16, 1568), (16,),
+        (1568, 16), (1568,), (32, 16, 3, 3), (16,), (16, 1, 3, 3), (1,),
+    ]  # fmt: skip
+
+
+def test_without_a_code_convolution_the_code_must_be_linear():
+    with pytest.raises(ValueError, match="code_channels=None .* give code_size"):
+        AutoEncoder(1, (16, 32), None, 3)
 
 
 MIRROR = {
