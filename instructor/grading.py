@@ -31,8 +31,8 @@ from instructor.release import nbgrader_api, sha256
 from instructor.sandbox import check_sandbox
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-#: Thread pools of the maths libraries: one thread per kernel when several kernels share the CPUs.
 EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Interrupt|Exit)\b.*")
+#: Thread pools of the maths libraries: one thread per kernel when several kernels share the CPUs.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 

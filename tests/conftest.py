@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from instructor.grading import THREAD_VARIABLES, torch_threads
+
 ROOT = Path(__file__).resolve().parents[1]
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def share_the_cores():
@@ -22,20 +23,22 @@ def share_the_cores():
 
     Left alone, torch runs one thread per core in every worker, in every kernel and in the site
     build; with more threads than cores, OpenMP threads wait on each other and a chapter's tests
-    run about ten times slower (chapter 6: 30 s alone, 300 s in the suite). A value already set in
-    the environment is kept.
+    run about ten times slower (chapter 6: 30 s alone, 300 s in the suite). An ``OMP_NUM_THREADS``
+    already set in the environment is kept, and given to the other pools too.
     """
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers < 2:
         return None
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    for name in THREAD_VARIABLES:
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    threads = os.environ.get("OMP_NUM_THREADS", share)  # all pools alike, the user's if set
+    for name in THREAD_VARIABLES:  # the grader's JOBS=k does the same for its kernels
         os.environ.setdefault(name, threads)
-    if "torch" in sys.modules:  # imported before this file by a plugin: tell it directly
-        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    torch_threads(int(os.environ["OMP_NUM_THREADS"]))  # this worker's own torch
     return int(os.environ["OMP_NUM_THREADS"])
 
 
+#: Whether the environment chose the threads itself (then its choice stands).
+THREADS_FROM_ENVIRONMENT = "OMP_NUM_THREADS" in os.environ
 #: Threads per worker under pytest-xdist (None without it): tests/test_suite.py checks them.
 WORKER_THREADS = share_the_cores()
 
