@@ -69,6 +69,19 @@ def test_vae_reaches_235_nats_and_the_importance_weighted_bound_is_tighter():
     assert test["reconstruction"] < test["iwae"] < test["negative_elbo"]
 
 
+def test_a_spec_names_its_activation_and_saves_the_name(tmp_path, monkeypatch):
+    config = dict(in_channels=1, hid_channels=(4,), code_channels=None, kernel_size=3)
+    spec = checkpoints.Spec(VariationalAutoEncoder, dict(config, latent_dim=2, activation="SiLU"))
+    kinds = {type(layer) for layer in spec.build().modules() if not list(layer.children())}
+    assert torch.nn.SiLU in kinds and torch.nn.ReLU not in kinds
+    assert spec.config["activation"] == "SiLU"  # building does not replace the name
+    monkeypatch.setitem(SPECS, "vae-2", spec)
+    checkpoints.make("vae-2", folder=tmp_path, limit=64, epochs=1)
+    model, info = pretrained("vae-2", folder=tmp_path)
+    assert info["config"]["activation"] == "SiLU"
+    assert any(isinstance(layer, torch.nn.SiLU) for layer in model.modules())
+
+
 def test_make_trains_saves_and_records_what_pretrained_reads(tmp_path):
     info = checkpoints.make("autoencoder-2", folder=tmp_path, limit=256, epochs=1)
     model, loaded = pretrained("autoencoder-2", folder=tmp_path)
