@@ -15,6 +15,7 @@ model exactly as it ships.
 import argparse
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .data import AutoEncoding, BatchLoader, load_fashion_mnist
 from .likelihood import evaluate_vae, importance_weighted_nll
 from .losses import RegularisedLoss, bernoulli_nll
 from .models import AutoEncoder, VariationalAutoEncoder
-from .training import Trainer
+from .training import Trainer, TrainingDiverged
 
 #: Where the checkpoints live: inside the package, so that an installed course_utils has them.
 FOLDER = Path(__file__).with_name("checkpoints")
@@ -143,7 +144,14 @@ def make(name, folder=None, device=None, limit=None, epochs=None) -> dict:
         trainer.optimiser, spec.max_lr, total_steps=epochs * len(loader)
     )
     start = time.perf_counter()
-    trainer.fit(loader, epochs=epochs, shorten=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingDiverged)  # stop at once, save nothing
+        try:
+            trainer.fit(loader, epochs=epochs, shorten=False)
+        except TrainingDiverged as error:
+            raise CheckpointError(
+                f"{name} was not saved: {error}; lower its max_lr in SPECS (now {spec.max_lr})"
+            ) from None
     seconds = time.perf_counter() - start
     weights = {key: value.half().cpu() for key, value in model.state_dict().items()}
     info = {

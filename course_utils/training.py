@@ -6,9 +6,11 @@ regularised loss or an accuracy, are only recorded). Losses are means over the b
 averages them over each epoch, weighted by batch size.
 """
 
+import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -19,6 +21,10 @@ from .fastmode import FAST_BATCHES, is_fast
 #: Set to 1 for plain text lines instead of live bars, e.g. when the site is built: a saved bar
 #: would be a widget on every page, and a finished bar says no more than its line.
 PLAIN_PROGRESS_ENV = "COURSE_PLAIN_PROGRESS"
+
+
+class TrainingDiverged(RuntimeWarning):
+    """The training loss stopped being a finite number: the weights are no longer usable."""
 
 
 def default_device() -> torch.device:
@@ -61,7 +67,7 @@ class Trainer:
         shorten = shorten and is_fast()
         max_batches = FAST_BATCHES if shorten else None
         epochs = 1 if shorten else epochs
-        last = self.epoch + epochs
+        last, diverged = self.epoch + epochs, False
         for epoch in range(self.epoch + 1, last + 1):
             start = time.perf_counter()
             with _progress(len(train_data), max_batches, f"epoch {epoch}/{last}") as bar:
@@ -71,6 +77,15 @@ class Trainer:
                 valid = self.evaluate(valid_data, max_batches) if valid_data is not None else {}
                 bar.set_postfix_str(_summary(train, valid))
             self._record(epoch, train, valid)
+            if not math.isfinite(train["loss"]) and not diverged:
+                diverged = True  # once per fit: every later epoch would say the same
+                warnings.warn(
+                    f"the training loss is {train['loss']} in epoch {epoch}: training has "
+                    "diverged and further epochs change nothing; lower the learning rate, or "
+                    "check the loss for a log of 0 or a division by 0",
+                    TrainingDiverged,
+                    stacklevel=2,
+                )
             if bar.disable:  # no live bar (a log, not a terminal or notebook): one line per epoch
                 took = time.perf_counter() - start
                 print(f"epoch {epoch}/{last}: {_summary(train, valid)} ({took:.1f} s)", flush=True)

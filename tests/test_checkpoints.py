@@ -91,6 +91,16 @@ def test_make_trains_saves_and_records_what_pretrained_reads(tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_make_stops_a_diverged_training_and_saves_nothing(tmp_path, monkeypatch):
+    def diverging(model):
+        return lambda logits, target: checkpoints.bernoulli_nll(logits, target) * torch.nan
+
+    monkeypatch.setattr(checkpoints, "_loss", diverging)
+    with pytest.raises(CheckpointError, match="autoencoder-2 was not saved: .*lower its max_lr"):
+        checkpoints.make("autoencoder-2", folder=tmp_path, limit=256, epochs=2)
+    assert not list(tmp_path.iterdir())
+
+
 def test_make_records_the_vae_bounds(tmp_path):
     info = checkpoints.make("vae-2", folder=tmp_path, limit=128, epochs=1)
     model, _ = pretrained("vae-2", folder=tmp_path)

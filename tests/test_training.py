@@ -1,10 +1,12 @@
+import warnings
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from course_utils.data import BatchLoader
-from course_utils.training import Trainer, WarmUp, default_device
+from course_utils.training import Trainer, TrainingDiverged, WarmUp, default_device
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +33,18 @@ def test_training_reduces_the_loss_and_numbers_epochs_from_one():
     assert history["train"]["loss"][-1] < 0.1 * history["train"]["loss"][0]
     assert history["valid"]["loss"][-1] < 1e-3
     assert trainer.model.bias.item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_diverged_training_says_so_once_and_a_sound_one_not_at_all():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    sgd = torch.optim.SGD(model.parameters(), lr=10.0)  # far too large: the loss overflows
+    with pytest.warns(TrainingDiverged, match="epoch [0-9]+: training has diverged") as caught:
+        Trainer(model, nn.MSELoss(), optimiser=sgd).fit(regression(), epochs=4)
+    assert len(caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingDiverged)
+        Trainer(nn.Linear(3, 1), nn.MSELoss()).fit(regression(), epochs=2)
 
 
 def test_every_loss_part_is_recorded_and_only_loss_is_minimised():
