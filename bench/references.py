@@ -11,8 +11,8 @@ the 10,000 test images:
   channels, a linear code, binary cross-entropy, Adam 2e-3, batch 128).
 
 Ours trains with its ``make checkpoints`` recipe (Adam, batch 128, a one-cycle schedule peaking at
-the spec's rate: 0.002 for the VAE, 0.008 for the auto-encoder), the schedule's length fitted to
-the budget from the time of its first batches; the references train with their constant learning
+the spec's ``max_lr``: 0.004 for the VAE, 0.008 for the auto-encoder), the schedule's length fitted
+to the budget from the time of its first batches; the references train with their constant learning
 rates until the time is up. Our auto-encoder has the reference's very shape (stride-2 convolutions
 of 16 and 32 channels into a linear code), so that pair measures the training recipe alone (and
 our channels-last layout, slightly slower on one thread).

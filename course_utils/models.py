@@ -4,8 +4,8 @@ Each hidden stage shrinks the side by ``stride · pooling`` (a strided convoluti
 ``pooling=1`` means no pooling layer); the convolution to the code keeps the side
 (``code_channels=None`` leaves it out: the last stage's maps go straight into a linear code).
 The decoder restores the input size exactly when ``kernel_size`` is odd and each side of the
-image is a multiple of ``(stride · pooling) ** len(hid_channels)``. With two stages of pooling 2 (or of
-stride 2 without pooling) that is any multiple of 4: 28×28 Fashion-MNIST, 32×32, 20×20.
+image is a multiple of ``(stride · pooling) ** len(hid_channels)``. With two stages of pooling 2
+(or of stride 2 without pooling) that is any multiple of 4: 28×28 Fashion-MNIST, 32×32, 20×20.
 ``AutoEncoder.restores(size)`` says whether a given side comes back.
 """
 
@@ -64,9 +64,9 @@ def conv_encoder(
     the pooling out, ``code_channels=None`` the convolution to the code (then ``code_size`` is
     needed: the linear layer makes the code). With ``code_size``, an activation, a flatten and a
     linear layer squeeze the last feature maps (of a square image of side ``image_size``) into
-    ``code_size`` numbers, through a fully connected layer of ``hidden_size`` units first if given. No
-    activation at the end: the code is a logit-like quantity that losses and later layers can use
-    directly.
+    ``code_size`` numbers, through a fully connected layer of ``hidden_size`` units first if
+    given. No activation at the end: the code is a logit-like quantity that losses and later
+    layers can use directly.
     """
     _check_kernel(kernel_size)
     _check_code(code_channels, code_size)
