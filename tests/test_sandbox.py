@@ -247,7 +247,10 @@ def test_a_course_under_tmp_stays_visible_in_the_sandbox(tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
     (data / "marker").write_text("data")
-    monkeypatch.setattr(sandbox, "python_folders", lambda: [sys.prefix, str(library)])
+    # every folder of this Python (a venv's bin/python3 links into its base installation), and
+    # the course's library, which python_folders() puts last, replaced by the one under /tmp
+    installation = sandbox.python_folders()[:-1]
+    monkeypatch.setattr(sandbox, "python_folders", lambda: [*installation, str(library)])
     probe = (  # no sys.path change: the sandbox makes the grader's course_utils the one imported
         f"import course_utils; print(course_utils.WHERE, open({str(data / 'marker')!r}).read())"
     )
