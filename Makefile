@@ -30,7 +30,7 @@ test: setup
 bench: setup
 	$(PYTHON) bench/run.py
 
-# The long-trained models that chapters 4-6 load (course_utils/checkpoints/, package data), remade
+# The long-trained models that chapters 4-6 load (course_utils/pretrained/, package data), remade
 # from seed 0: a few minutes with a GPU, much longer on a CPU (README, "Checkpoints").
 checkpoints: setup
 	$(PYTHON) -m course_utils.checkpoints

@@ -29,8 +29,8 @@ from .losses import RegularisedLoss, bernoulli_nll
 from .models import AutoEncoder, VariationalAutoEncoder
 from .training import Trainer, TrainingDiverged
 
-#: Where the checkpoints live: inside the package, so that an installed course_utils has them.
-FOLDER = Path(__file__).with_name("checkpoints")
+#: Where the shipped checkpoints live: package data, so that an installed course_utils has them.
+FOLDER = Path(__file__).with_name("pretrained")
 SEED = 0
 #: Importance samples per test image for the recorded importance-weighted bound.
 IWAE_SAMPLES = 100
