@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .data import AutoEncoding, BatchLoader, load_fashion_mnist
 from .likelihood import evaluate_vae, importance_weighted_nll
-from .losses import RegularisedLoss, bernoulli_nll
+from .losses import RegularisedLoss, bernoulli_nll, bernoulli_nll_per_image
 from .models import AutoEncoder, VariationalAutoEncoder
 from .training import Trainer, TrainingDiverged
 
@@ -198,7 +197,7 @@ def measure(model, images) -> dict:
         for x in images.split(1000):
             logits = model(x)
             squared += (torch.sigmoid(logits) - x).pow(2).sum().item()
-            nats += F.binary_cross_entropy_with_logits(logits, x, reduction="sum").item()
+            nats += bernoulli_nll_per_image(logits, x).sum().item()
     return {"mse": squared / images.numel(), "bce": nats / len(images)}
 
 

@@ -10,7 +10,25 @@ towards ``-log p(x)`` as ``K`` grows (``K = 1`` is the ELBO again). The model ne
 import math
 
 import torch
-import torch.nn.functional as F
+
+from .losses import bernoulli_nll_per_image
+
+
+def reparameterise(mean, log_var, noise):
+    """The code ``mean + std * noise`` with ``std = exp(log_var / 2)`` (Kingma and Welling, 2014).
+
+    With ``noise ~ N(0, I)`` drawn outside the computation, it is a sample of
+    ``N(mean, exp(log_var))`` through which gradients reach ``mean`` and ``log_var``.
+    """
+    return mean + torch.exp(0.5 * log_var) * noise
+
+
+def gaussian_kl(mean, log_var):
+    """KL divergence from ``N(mean, exp(log_var))`` to ``N(0, I)``, one number per row, in nats.
+
+    Closed form (Kingma and Welling, 2014, appendix B), summed over the latent dimensions.
+    """
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).flatten(1).sum(1)
 
 
 def _device(model):
@@ -29,11 +47,9 @@ def evaluate_vae(model, images, seed=0, batch_size=1000) -> dict:
             x = x.to(device)
             mean, log_var = model.encode(x)
             noise = torch.randn(mean.shape, generator=generator).to(device)
-            logits = model.decode(mean + torch.exp(0.5 * log_var) * noise)
-            bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
-            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum()
-            totals["reconstruction"] += bce.item()
-            totals["kl"] += kl.item()
+            logits = model.decode(reparameterise(mean, log_var, noise))
+            totals["reconstruction"] += bernoulli_nll_per_image(logits, x).sum().item()
+            totals["kl"] += gaussian_kl(mean, log_var).sum().item()
     result = {name: total / len(images) for name, total in totals.items()}
     result["negative_elbo"] = result["reconstruction"] + result["kl"]
     return result
@@ -54,17 +70,13 @@ def importance_weighted_nll(model, images, samples, seed=0, batch_size=None) -> 
         for x in images.split(batch_size):
             x = x.to(device)
             mean, log_var = model.encode(x)
-            std = torch.exp(0.5 * log_var)
             noise = torch.randn((samples, *mean.shape), generator=generator).to(device)
-            z = mean + std * noise  # K × N × d
-            logits = model.decode(z.flatten(0, 1)).view(samples, *x.shape)
-            log_px_z = (
-                -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
-                .flatten(2)
-                .sum(2)
-            )
+            z = reparameterise(mean, log_var, noise)  # K × N × d
+            logits = model.decode(z.flatten(0, 1))
+            targets = x.expand(samples, *x.shape).flatten(0, 1)
+            log_px_z = -bernoulli_nll_per_image(logits, targets).view(samples, len(x))
             log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(2)
-            log_qz = (-0.5 * noise.pow(2) - torch.log(std) - 0.5 * math.log(2 * math.pi)).sum(2)
+            log_qz = (-0.5 * noise.pow(2) - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(2)
             log_weights = log_px_z + log_pz - log_qz
             bound = torch.logsumexp(log_weights, dim=0) - math.log(samples)
             total -= bound.sum().item()

@@ -79,6 +79,11 @@ def loss_for(assumption):
     return LOSSES[check_assumption(assumption)]
 
 
+def bernoulli_nll_per_image(logits, target):
+    """Binary cross-entropy on logits summed over each image's pixels: ``-log p(x | z)`` per image."""
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
+
+
 def bernoulli_nll(logits, target):
     """Binary cross-entropy on logits, summed over each image's pixels and averaged over images.
 
@@ -86,7 +91,7 @@ def bernoulli_nll(logits, target):
     ``VariationalAutoEncoder.regularisation``; :func:`bernoulli_loss` is this divided by the
     number of pixels per image.
     """
-    return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(target)
+    return bernoulli_nll_per_image(logits, target).mean()
 
 
 def bernoulli_nll_floor(target):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .likelihood import gaussian_kl, reparameterise
 from .losses import check_assumption
 from .provenance import mark_reference
 
@@ -296,8 +297,7 @@ class VariationalAutoEncoder(nn.Module):
 
         The noise comes from outside the computation, so gradients reach ``mean`` and ``log_var``.
         """
-        std = torch.exp(0.5 * log_var)
-        return mean + std * torch.randn_like(std)
+        return reparameterise(mean, log_var, torch.randn_like(mean))
 
     def regularisation(self, params):
         """KL divergence from ``N(mean, exp(log_var))`` to the prior ``N(0, I)``, in nats per image.
@@ -305,9 +305,7 @@ class VariationalAutoEncoder(nn.Module):
         Closed form (Kingma and Welling, 2014, appendix B), summed over latent dimensions and
         averaged over the batch, like a reconstruction loss summed over pixels.
         """
-        mean, log_var = params
-        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
-        return kl.sum(dim=1).mean()
+        return gaussian_kl(*params).mean()
 
     def forward(self, x):
         """Logits of each image decoded from a sampled code, and the code's ``(mean, log_var)``."""

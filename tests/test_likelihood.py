@@ -8,7 +8,12 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from course_utils.likelihood import evaluate_vae, importance_weighted_nll
+from course_utils.likelihood import (
+    evaluate_vae,
+    gaussian_kl,
+    importance_weighted_nll,
+    reparameterise,
+)
 
 
 class TinyVAE(nn.Module):
@@ -75,3 +80,21 @@ def test_results_are_reproducible_and_the_sample_count_is_checked():
     assert evaluate_vae(model, x, seed=4) == evaluate_vae(model, x, seed=4)
     with pytest.raises(ValueError, match="at least 1"):
         importance_weighted_nll(model, x, 0)
+
+
+def test_gaussian_kl_is_torch_distributions_kl_per_row():
+    torch.manual_seed(1)
+    mean, log_var = torch.randn(5, 3), torch.randn(5, 3)
+    expected = kl_divergence(Normal(mean, torch.exp(0.5 * log_var)), Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(gaussian_kl(mean, log_var), expected, atol=1e-6)
+
+
+def test_reparameterise_moves_and_scales_the_noise_differentiably():
+    mean = torch.tensor([1.0, -2.0], requires_grad=True)
+    log_var = torch.tensor([0.0, math.log(4.0)], requires_grad=True)
+    noise = torch.tensor([0.5, -1.0])
+    z = reparameterise(mean, log_var, noise)
+    assert torch.allclose(z, torch.tensor([1.5, -4.0]))
+    z.sum().backward()
+    assert torch.allclose(mean.grad, torch.ones(2))
+    assert torch.allclose(log_var.grad, 0.5 * torch.exp(0.5 * log_var.detach()) * noise)

@@ -12,6 +12,8 @@ from course_utils.losses import (
     LOSSES,
     TRUNCATED_SIGMA,
     bernoulli_loss,
+    bernoulli_nll,
+    bernoulli_nll_per_image,
     binary_loss,
     check_assumption,
     gauss_loss,
@@ -130,3 +132,11 @@ def test_unknown_assumption_is_a_clear_error():
     assert "'mse'" in str(error.value)
     for name in ASSUMPTIONS:
         assert repr(name) in str(error.value)
+
+
+def test_bernoulli_nll_per_image_is_minus_the_bernoulli_log_likelihood_of_each_image():
+    torch.manual_seed(2)
+    logits, target = torch.randn(4, 1, 3, 3), torch.rand(4, 1, 3, 3).round()
+    expected = -Bernoulli(logits=logits).log_prob(target).flatten(1).sum(1)
+    assert torch.allclose(bernoulli_nll_per_image(logits, target), expected, atol=1e-5)
+    assert torch.isclose(bernoulli_nll(logits, target), expected.mean(), atol=1e-5)
