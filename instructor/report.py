@@ -131,7 +131,7 @@ def normalise(message: str) -> str:
     runs of spaces; so that one assert's failures group together."""
     message = grading.ANSI.sub("", message)
     message = re.sub(r"0x[0-9a-fA-F]+", "0x…", message)
-    message = re.sub(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?", "#", message)
+    message = re.sub(r"[-+]?\b\d+(\.\d+)?([eE][-+]?\d+)?\b", "#", message)
     return " ".join(message.split())
 
 
