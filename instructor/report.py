@@ -23,7 +23,7 @@ from pathlib import Path
 import jinja2
 import nbformat
 from matplotlib.figure import Figure
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 
 from instructor import grading
 from instructor.course import ROOT, Chapter
@@ -83,9 +83,15 @@ def load(chapter: Chapter, csv_path: Path, db_url: str) -> list[Submission]:
                 graded=row.get("score", "") != "",
             )
             if submission.graded:
-                submission.points, submission.max_points = grading.scores(
-                    gradebook, chapter, submission.student
-                )
+                try:
+                    submission.points, submission.max_points = grading.scores(
+                        gradebook, chapter, submission.student
+                    )
+                except MissingEntry:
+                    raise SystemExit(
+                        f"{submission.student} is graded in {csv_path} but not in the gradebook "
+                        f"{db_url}: report from the gradebook that graded them (DB_URL=...)"
+                    ) from None
             submissions.append(submission)
     return submissions
 

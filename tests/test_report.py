@@ -242,6 +242,14 @@ def test_an_ungraded_chapter_says_to_run_autograde_first(tmp_path):
     assert not (tmp_path / "gradebook.db").exists()  # looking for it made none
 
 
+def test_a_grades_table_from_another_gradebook_is_refused(tmp_path):
+    (tmp_path / "grades").mkdir()
+    (tmp_path / "grades" / "ch0.csv").write_text("student,score\nann,1\n")
+    Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}").close()  # an empty one
+    with pytest.raises(SystemExit, match="ann is graded in .*ch0.csv but not in the gradebook"):
+        report.write(FIXTURE, tmp_path)
+
+
 def test_make_report_names_the_chapter_and_autograde(tmp_path):
     with pytest.raises(SystemExit, match="make autograde CHAPTER=1"):
         main(["--course", str(tmp_path), "report", "1"])
