@@ -11,7 +11,7 @@ JUPYTER_BOOK := $(PYTHON) -c 'from jupyter_book.cli.main import main; main()'
 
 .PHONY: book test setup python-deps system-deps bench lint clean checkpoints
 .PHONY: site-assets linkcheck pdf
-.PHONY: release release-check autograde merge-grades student-branch
+.PHONY: release release-check autograde merge-grades report student-branch
 
 # The site folds solutions and model answers; `make book SOLUTIONS=hide` removes them (see README).
 SOLUTIONS ?= fold
@@ -81,6 +81,7 @@ clean:
 #   make autograde CHAPTER=1           grade submitted/<student>/ch1/ into grades/ch1.csv and feedback/
 #        [JOBS=2] [SHARD=1/4 | STUDENTS=a,b] [TIMEOUT=60] [SANDBOX=0] [DB_URL=postgresql://...]
 #   make merge-grades CHAPTER=1        join grades/ch1.shard-*.csv (and ch1.students.csv) into ch1.csv
+#   make report CHAPTER=1 [DB_URL=...] the class report of grades/ch1.csv: grades/ch1.report.html
 #   make student-branch                the student branch's files in _build/student (CI publishes them)
 # release and autograde install nothing: run `make setup` once (they would repoint course_utils).
 release:
@@ -102,6 +103,10 @@ merge-grades:
 	files=$$(ls grades/$$ch.shard-*-of-*.csv grades/$$ch.students.csv 2>/dev/null); \
 	[ -n "$$files" ] || { echo "No grades/$$ch.shard-*-of-*.csv to merge"; exit 2; }; \
 	$(PYTHON) -m instructor merge $$files -o grades/$$ch.csv
+
+report:
+	@[ -n "$(CHAPTER)" ] || { echo "Say which chapter: make report CHAPTER=1"; exit 2; }
+	$(PYTHON) -m instructor report $(CHAPTER) $(if $(DB_URL),--db-url '$(DB_URL)')
 
 student-branch: release
 	$(PYTHON) -m instructor student-tree _build/student

@@ -1,10 +1,11 @@
-"""Command line: ``python -m instructor {release,check,autograde,merge,student-tree} ...``."""
+"""Command line: ``python -m instructor {release,check,autograde,merge,report,student-tree} ...``."""
 
 import argparse
 import sys
 from pathlib import Path
 
 from instructor import course, grading, release
+from instructor import report as class_report
 from instructor.sandbox import SandboxUnavailable
 
 
@@ -31,6 +32,9 @@ def main(argv=None) -> int:
         "csv", nargs="+", type=Path, help="grade files; a later row for a student wins"
     )
     merge.add_argument("-o", "--out", type=Path, required=True, help="the merged CSV")
+    page = commands.add_parser("report", help="the class report of a graded chapter, as HTML")
+    page.add_argument("chapter", help="1, 01, ch1 or 01_transposed_convolutions")
+    page.add_argument("--db-url", help="nbgrader gradebook URL (default: course's gradebook.db)")
     tree = commands.add_parser("student-tree", help="write the student branch's files to a folder")
     tree.add_argument("out", type=Path)
     args = parser.parse_args(argv)
@@ -64,6 +68,9 @@ def main(argv=None) -> int:
     if args.command == "merge":
         count = grading.merge(args.csv, args.out)
         print(f"{count} students' grades written to {args.out}")
+    if args.command == "report":
+        chapter = course.find_chapter(args.chapter)
+        print(f"Class report: {class_report.write(chapter, args.course, db_url=args.db_url)}")
     if args.command == "student-tree":
         print(f"Student branch files written to {release.student_tree(args.course, args.out)}")
     return 0

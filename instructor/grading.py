@@ -24,7 +24,7 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests
 
-from instructor import tamper
+from instructor import report, tamper
 from instructor.course import ROOT, Chapter
 from instructor.execute import METADATA
 from instructor.release import nbgrader_api, sha256
@@ -295,6 +295,7 @@ def autograde(
     csv_path = course_root / "grades" / f"{name}.csv"
     write_csv(results, csv_path)
     say(summary(results, time.perf_counter() - start, jobs, csv_path, log))
+    say(f"Class report: {report.write(chapter, course_root, csv_path, db_url)}")
     return results
 
 
