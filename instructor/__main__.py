@@ -1,10 +1,10 @@
-"""Command line: ``python -m instructor {release,check,autograde,merge,student-tree} ...``."""
+"""Command line: ``python -m instructor {release,check,autograde,merge,merge-shards,student-tree}``."""
 
 import argparse
 import sys
 from pathlib import Path
 
-from instructor import course, grading, release
+from instructor import course, grading, release, shards
 from instructor.sandbox import SandboxUnavailable
 
 
@@ -31,6 +31,11 @@ def main(argv=None) -> int:
         "csv", nargs="+", type=Path, help="grade files; a later row for a student wins"
     )
     merge.add_argument("-o", "--out", type=Path, required=True, help="the merged CSV")
+    joined = commands.add_parser(
+        "merge-shards", help="join every shard of a chapter: grades/chN.csv and gradebook.db"
+    )
+    joined.add_argument("chapter", help="1, 01, ch1 or 01_transposed_convolutions")
+    joined.add_argument("shards", type=int, help="how many shards the class was graded in")
     tree = commands.add_parser("student-tree", help="write the student branch's files to a folder")
     tree.add_argument("out", type=Path)
     args = parser.parse_args(argv)
@@ -64,6 +69,13 @@ def main(argv=None) -> int:
     if args.command == "merge":
         count = grading.merge(args.csv, args.out)
         print(f"{count} students' grades written to {args.out}")
+    if args.command == "merge-shards":
+        chapter = course.find_chapter(args.chapter)
+        count = shards.merge_shards(chapter, args.shards, args.course)
+        print(
+            f"{args.shards} shard(s) of {chapter.assignment} joined: {count} students' grades in "
+            f"grades/{chapter.assignment}.csv, their submissions in gradebook.db"
+        )
     if args.command == "student-tree":
         print(f"Student branch files written to {release.student_tree(args.course, args.out)}")
     return 0
