@@ -99,10 +99,14 @@ autograde:
 
 merge-grades:
 	@[ -n "$(CHAPTER)" ] || { echo "Say which chapter: make merge-grades CHAPTER=1"; exit 2; }
+ifdef SHARDS
+	$(PYTHON) -m instructor merge-shards $(CHAPTER) $(SHARDS)
+else
 	@ch=$$($(PYTHON) -c 'from instructor.course import find_chapter; print(find_chapter("$(CHAPTER)").assignment)'); \
 	files=$$(ls grades/$$ch.shard-*-of-*.csv grades/$$ch.students.csv 2>/dev/null); \
 	[ -n "$$files" ] || { echo "No grades/$$ch.shard-*-of-*.csv to merge"; exit 2; }; \
 	$(PYTHON) -m instructor merge $$files -o grades/$$ch.csv
+endif
 
 report:
 	@[ -n "$(CHAPTER)" ] || { echo "Say which chapter: make report CHAPTER=1"; exit 2; }

@@ -1,10 +1,10 @@
-"""Command line: ``python -m instructor {release,check,autograde,merge,report,student-tree} ...``."""
+"""Command line: ``python -m instructor {release,check,autograde,merge,merge-shards,report,student-tree}``."""
 
 import argparse
 import sys
 from pathlib import Path
 
-from instructor import course, grading, release
+from instructor import course, grading, release, shards
 from instructor import report as class_report
 from instructor.sandbox import SandboxUnavailable
 
@@ -35,6 +35,11 @@ def main(argv=None) -> int:
     page = commands.add_parser("report", help="the class report of a graded chapter, as HTML")
     page.add_argument("chapter", help="1, 01, ch1 or 01_transposed_convolutions")
     page.add_argument("--db-url", help="nbgrader gradebook URL (default: course's gradebook.db)")
+    joined = commands.add_parser(
+        "merge-shards", help="join every shard of a chapter: grades/chN.csv and gradebook.db"
+    )
+    joined.add_argument("chapter", help="1, 01, ch1 or 01_transposed_convolutions")
+    joined.add_argument("shards", type=int, help="how many shards the class was graded in")
     tree = commands.add_parser("student-tree", help="write the student branch's files to a folder")
     tree.add_argument("out", type=Path)
     args = parser.parse_args(argv)
@@ -71,6 +76,13 @@ def main(argv=None) -> int:
     if args.command == "report":
         chapter = course.find_chapter(args.chapter)
         print(f"Class report: {class_report.write(chapter, args.course, db_url=args.db_url)}")
+    if args.command == "merge-shards":
+        chapter = course.find_chapter(args.chapter)
+        count = shards.merge_shards(chapter, args.shards, args.course)
+        print(
+            f"{args.shards} shard(s) of {chapter.assignment} joined: {count} students' grades in "
+            f"grades/{chapter.assignment}.csv, their submissions in gradebook.db"
+        )
     if args.command == "student-tree":
         print(f"Student branch files written to {release.student_tree(args.course, args.out)}")
     return 0
