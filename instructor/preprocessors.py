@@ -14,6 +14,7 @@ deleted read-only cell (nbgrader's own puts back test cells only, and fails when
 one is read-only).
 """
 
+import nbformat
 from nbformat.v4 import new_code_cell
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 from traitlets import Unicode, default
@@ -150,6 +151,7 @@ class RestoreCells(OverwriteCells):
                 is_solution=source_cell.name in solutions,
             )
         cell = self.missing_cell_transform(source_cell, 0)
-        del cell.metadata.nbgrader["points"]
-        cell.metadata.nbgrader["grade"] = False
-        return cell
+        meta = cell["metadata"]["nbgrader"]  # plain dicts inside, not NotebookNodes
+        del meta["points"]
+        meta["grade"] = False
+        return nbformat.from_dict(cell)
