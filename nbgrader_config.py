@@ -41,8 +41,9 @@ c.GenerateAssignment.preprocessors = [
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Autograding: a deleted test cell comes back from the gradebook and is graded (RestoreCells is
-# nbgrader's OverwriteCells, which restores edited read-only cells, with a sturdier re-insertion).
+# Autograding: every deleted read-only cell comes back from the gradebook, test cells to be graded
+# (RestoreCells: nbgrader's OverwriteCells, which restores edited read-only cells but of the deleted
+# ones only test cells, extended to every read-only cell and re-inserted more sturdily).
 # A cell may run for 60 s instead of nbgrader's 30: in fast mode the slowest cell (a short training
 # run) takes seconds, so 60 s leaves room for a busy machine while still bounding an endless loop.
 c.RestoreCells.add_missing_cells = True
@@ -55,6 +56,8 @@ c.Execute.timeout = 60
 # Each submission's kernel runs in a bubblewrap sandbox (instructor/sandbox.py; `make autograde
 # SANDBOX=0` turns it off), with a guard that restores rebound checking functions before every test
 # cell, and a notebook-wide deadline: after a cell times out, the later cells share 15 s in all.
+# A test cell's stderr becomes ordinary output (nbgrader would give the test zero for it), and a
+# dead kernel is reported in the cell it died in, the later test cells scoring zero.
 c.Autograde.autograde_preprocessors = [
     GuardedExecute if cls is Execute else cls
     for cls in Autograde.class_traits()["autograde_preprocessors"].default()

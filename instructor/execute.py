@@ -8,12 +8,20 @@
 - A notebook-wide deadline: once a cell has timed out (an endless loop), every later cell shares
   a short grace budget (``grace_seconds``), so an endless loop that several cells call costs one
   cell timeout plus the grace, not one timeout per cell.
+- Output on stderr is not an error: a test cell's stderr (a progress bar, a warning, a log record)
+  becomes ordinary output, which nbgrader grades like any other (it gives a test cell with stderr
+  zero points). An error still scores zero.
+- A dead kernel (``os._exit``, a crash, the sandbox's memory or CPU limit) ends the run, not the
+  grading: the cell it died in gets an error that says so, every later test cell an error saying
+  it was not run (zero points), and the cell's name goes into ``course_grading.died_in``.
 """
 
 import ast
 import time
 
 from jupyter_core.utils import run_sync
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
@@ -22,11 +30,31 @@ from instructor.sandbox import SandboxKernelManager
 GUARD_EXPRESSION = "__import__('_course_guard').restore()"
 METADATA = "course_grading"
 GUARD_SECONDS = 30
+DIED = "the kernel died while this cell ran (os._exit, a crash, or a memory or CPU limit)"
 
 
 def is_test(cell) -> bool:
     meta = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+
+
+def cell_name(cell, index: int) -> str:
+    """A cell's nbgrader id, or its position for a cell without one."""
+    return cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+
+
+def error(ename: str, evalue: str):
+    """An error output, shown as nbgrader shows its own (a red name and the message)."""
+    return new_output(
+        "error", ename=ename, evalue=evalue, traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]
+    )
+
+
+def stderr_as_stdout(cell) -> None:
+    """Turn the cell's stderr output into ordinary output, text unchanged."""
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream" and output.name == "stderr":
+            output.name = "stdout"
 
 
 class GuardedExecute(Execute):
@@ -42,7 +70,7 @@ class GuardedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._grace_deadline = None
-        self._report = {"rebound": [], "timeouts": 0, "guard": "ok"}
+        self._report = {"rebound": [], "timeouts": 0, "guard": "ok", "died_in": None}
         nb.metadata.pop(METADATA, None)
         try:
             return super().preprocess(nb, resources, km)
@@ -51,9 +79,21 @@ class GuardedExecute(Execute):
             nb.metadata[METADATA] = self._report
 
     def preprocess_cell(self, cell, resources, index):
+        died_in = self._report["died_in"]
+        if died_in is not None:
+            if is_test(cell):
+                cell.outputs = [error("DeadKernelError", f"not run: the kernel died in {died_in}")]
+            return cell, resources
         if is_test(cell):
             self._guard()
-        cell, resources = super().preprocess_cell(cell, resources, index)
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._report["died_in"] = cell_name(cell, index)
+            cell.outputs.append(error("DeadKernelError", DIED))
+            return cell, resources
+        if is_test(cell):
+            stderr_as_stdout(cell)
         if index == len(self.nb.cells) - 1:
             self._guard()
         return cell, resources

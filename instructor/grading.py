@@ -4,9 +4,10 @@ Submissions live where nbgrader looks for them, ``submitted/<student>/chN/<noteb
 is graded on its own by nbgrader's ``autograde`` (its kernel sandboxed, see instructor/sandbox.py)
 and gets its feedback; a broken one is reported without stopping the others. ``jobs`` workers (each
 its own process) grade at once; ``shard=(i, n)`` or ``students`` grades one slice of the class.
-The console gets one line per submission and a summary; nbgrader's log, warnings and tracebacks go
-to ``grades/chN.log``; the grades go to ``grades/chN.csv`` (a slice: ``chN.shard-I-of-N.csv`` or
-``chN.students.csv``), and ``merge`` joins such files into one.
+The console gets one line per submission and a summary (on a terminal, above a progress bar with
+the time left); nbgrader's log, warnings and tracebacks go to ``grades/chN.log``; the grades go to
+``grades/chN.csv`` (a slice: ``chN.shard-I-of-N.csv`` or ``chN.students.csv``), and ``merge``
+joins such files into one.
 """
 
 import csv
@@ -23,10 +24,12 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests
+from tqdm import tqdm
 
 from instructor import report, tamper
 from instructor.course import ROOT, Chapter
-from instructor.execute import METADATA
+from instructor.execute import METADATA, cell_name
+from instructor.preprocessors import RestoreCells
 from instructor.release import nbgrader_api, sha256
 from instructor.sandbox import check_sandbox
 
@@ -78,19 +81,20 @@ def problems_in(
         return [f"unreadable notebook: {error}"[:200]]
     submitted = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in cells}
     source = gradebook.find_notebook(chapter.stem, chapter.assignment)
-    restorable = {cell.name for cell in source.grade_cells}
+    restorable = {cell.name for cell in RestoreCells.restorable(source)}
     for cell in source.source_cells:
         if cell.name not in submitted:
-            restored = ", restored" if cell.name in restorable else ", NOT restored"
-            problems.append(f"{cell.name}: deleted{restored if cell.locked else ''}")
+            problems.append(
+                f"{cell.name}: deleted{', restored' if cell.name in restorable else ''}"
+            )
         elif cell.locked and submitted[cell.name].source.strip() != student_view(cell):
             problems.append(f"{cell.name}: edited, restored")
     if graded.exists():
         for index, cell in enumerate(nbformat.read(graded, as_version=4).cells):
-            name = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
             errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
             if errors:
-                problems.append(f"{name}: {errors[-1].ename} {errors[-1].evalue}"[:160].strip())
+                text = f"{cell_name(cell, index)}: {errors[-1].ename} {errors[-1].evalue}"
+                problems.append(text[:160].strip())
     return problems
 
 
@@ -253,8 +257,12 @@ def autograde(
     sandbox: bool = True,
     db_url: str | None = None,
     quiet: bool = False,
+    progress: bool | None = None,
 ) -> list[Result]:
-    """Grade the submissions of ``chapter`` under ``course_root``; write the CSV, feedback and log."""
+    """Grade the submissions of ``chapter`` under ``course_root``; write the CSV, feedback and log.
+
+    ``quiet``: print nothing. ``progress``: show a progress bar (None: only on a terminal).
+    """
     submitted = course_root / "submitted"
     everyone = sorted(
         p.parent.name for p in submitted.glob(f"*/{chapter.assignment}") if p.is_dir()
@@ -273,13 +281,19 @@ def autograde(
     threads = 1 if jobs > 1 else None
     settings = Settings(chapter, course_root, timeout, sandbox, log, db_url, threads)
     before = snapshot(submitted)
-    say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
+    bar = progress_bar(len(chosen), chapter.assignment, show=False if quiet else progress)
+
+    def say(text):
+        if not quiet:
+            with bar.external_write_mode():  # above the bar
+                print(text, flush=True)
+
     where = "in a sandbox" if sandbox else "WITHOUT a sandbox (SANDBOX=0)"
     say(f"Grading {len(chosen)} submission(s) of {chapter.assignment} {where}, {jobs} at once")
     start = time.perf_counter()
     results = []
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, context, start_worker, (settings,)) as pool:
+    with bar, ProcessPoolExecutor(jobs, context, start_worker, (settings,)) as pool:
         futures = {pool.submit(grade_one, student): student for student in chosen}
         for future in as_completed(futures):
             try:
@@ -289,6 +303,7 @@ def autograde(
                 result.problems.append(f"NOT GRADED: the grading worker failed: {error!r}"[:300])
             results.append(result)
             say(report_line(result))
+            bar.update()
     results.sort(key=lambda r: r.student)
     if snapshot(submitted) != before:
         raise RuntimeError("autograding modified the submissions: this must never happen")
@@ -297,6 +312,14 @@ def autograde(
     say(summary(results, time.perf_counter() - start, jobs, csv_path, log))
     say(f"Class report: {report.write(chapter, course_root, csv_path, db_url)}")
     return results
+
+
+def progress_bar(total: int, label: str, show: bool | None = None) -> tqdm:
+    """A bar on stderr over the submissions, with the time left; ``show=None``: only when stdout and
+    stderr are both a terminal (never in a log file or CI)."""
+    if show is None:
+        show = sys.stdout.isatty() and sys.stderr.isatty()
+    return tqdm(total=total, desc=label, unit="submission", file=sys.stderr, disable=not show)
 
 
 def summary(results: list[Result], seconds: float, jobs: int, csv_path: Path, log: Path) -> str:

@@ -9,10 +9,12 @@
 - ``LockTeachingCells`` marks every other code cell read-only, so that ``nbgrader autograde``
   restores it from the gradebook: grading depends on nothing a student wrote outside solution cells.
 
-And one for ``autograde``: ``RestoreCells`` is nbgrader's ``OverwriteCells`` with a sturdier way
-of putting deleted test cells back (nbgrader's own fails when the cell before it is read-only).
+And one for ``autograde``: ``RestoreCells`` is nbgrader's ``OverwriteCells`` that puts back every
+deleted read-only cell (nbgrader's own puts back test cells only, and fails when the cell before
+one is read-only).
 """
 
+import nbformat
 from nbformat.v4 import new_code_cell
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 from traitlets import Unicode, default
@@ -113,25 +115,43 @@ class LockTeachingCells(NbGraderPreprocessor):
 
 
 class RestoreCells(OverwriteCells):
-    """``OverwriteCells`` that puts a deleted test cell back after the nearest cell still there."""
+    """``OverwriteCells`` that puts back every deleted read-only cell, not only test cells, each
+    after the nearest earlier cell still there (nbgrader's own fails when that cell is read-only)."""
+
+    @staticmethod
+    def restorable(source_notebook) -> list:
+        """The gradebook's cells that come back when deleted, in order: read-only and graded ones."""
+        graded = {cell.name for cell in source_notebook.grade_cells}
+        return [c for c in source_notebook.source_cells if c.locked or c.name in graded]
 
     def add_missing_grade_cells(self, nb, resources):
+        """Put back each missing restorable cell but task cells (nbgrader's next step, at the end)."""
         source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
         order = [cell.name for cell in source.source_cells]
-        solutions = {cell.name for cell in source.solution_cells}
-        for grade_cell in source.grade_cells:
+        tasks = {cell.name for cell in source.task_cells}
+        for source_cell in self.restorable(source):
             present = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells]
-            if grade_cell.name in present:
+            if source_cell.name in present or source_cell.name in tasks:
                 continue
-            self.log.warning(
-                "Missing grade cell %s encountered, adding to notebook", grade_cell.name
-            )
-            before = order[: order.index(grade_cell.name)]
+            self.log.warning("Missing cell %s encountered, adding to notebook", source_cell.name)
+            before = order[: order.index(source_cell.name)]
             anchors = [present.index(name) for name in before if name in present]
             position = max(anchors) + 1 if anchors else 0
-            cell = source.source_cells[order.index(grade_cell.name)]
-            restored = self.missing_cell_transform(
-                cell, grade_cell.max_score, is_solution=grade_cell.name in solutions
-            )
-            nb.cells.insert(position, restored)
+            nb.cells.insert(position, self.restored(source, source_cell))
         return nb, resources
+
+    def restored(self, source_notebook, source_cell):
+        """The cell as nbgrader restores a grade cell; a read-only cell keeps no grade."""
+        grades = {cell.name: cell for cell in source_notebook.grade_cells}
+        if source_cell.name in grades:
+            solutions = {cell.name for cell in source_notebook.solution_cells}
+            return self.missing_cell_transform(
+                source_cell,
+                grades[source_cell.name].max_score,
+                is_solution=source_cell.name in solutions,
+            )
+        cell = self.missing_cell_transform(source_cell, 0)
+        meta = cell["metadata"]["nbgrader"]  # plain dicts inside, not NotebookNodes
+        del meta["points"]
+        meta["grade"] = False
+        return nbformat.from_dict(cell)

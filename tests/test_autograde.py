@@ -7,8 +7,11 @@ submission answered differently but correctly (its test file's ``ALTERNATIVES``)
 for its student version with the test cells deleted
 (nbgrader restores them: zero on every test, so no test awards points without an answer). Grading times are printed (run with -s); they are measured, not asserted."""
 
+import contextlib
 import csv
 import importlib
+import io
+import re
 
 import nbformat
 import pytest
@@ -37,6 +40,35 @@ TIMEOUT = 10
 #: Waits for ever without using the CPU (the single endless loop below spins): the graders' wall-clock
 #: timeout treats both alike, and the tests beside this one need the cores.
 LOOPING = "def {name}(*args, **kwargs):\n    import time\n\n    while True:\n        time.sleep(1)"
+#: A correct answer that writes to stderr each time a test calls it: a progress bar, a warning and a
+#: log record (nbgrader's own rule gives such a test cell zero).
+NOISY = """\
+import logging
+import sys
+import warnings
+
+from tqdm import tqdm
+
+log = logging.getLogger("student")
+log.addHandler(logging.StreamHandler(sys.stderr))
+
+
+def output_size(n, kernel, stride=1, padding=0):
+    for _ in tqdm(range(3), desc="thinking hard"):
+        pass
+    warnings.warn("an honest warning about output_size")
+    log.warning("logging an output size to stderr")
+    return (n + 2 * padding - kernel) // stride + 1
+"""
+#: The same noise on stderr, then an error: the test still scores zero.
+NOISY_ERROR = """\
+import sys
+
+
+def flip(kernel):
+    print("about to give up", file=sys.stderr)
+    raise ValueError("flip is not written yet")
+"""
 
 
 def fixture_batch(root):
@@ -103,6 +135,27 @@ def fixture_batch(root):
             edit(full, "ch0-flip", "def flip(kernel)\n    return kernel"),
             {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
         ),
+        # stderr output is not an error: full points; an error after it still scores zero
+        "stderr": (
+            edit(full, "ch0-output-size", NOISY),
+            {"ch0-output-size-tests": 2, "ch0-flip-tests": 3},
+        ),
+        "stderr-and-error": (
+            edit(edit(full, "ch0-output-size", NOISY), "ch0-flip", NOISY_ERROR),
+            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
+        ),
+        # every read-only cell that is not a test (set-up, imports, the hidden tests' SIZES) deleted:
+        # all restored, so the answers keep their points
+        "deleted-helpers": (
+            delete(full, "ch0-setup", "ch0-code-1", "ch0-code-2"),
+            {"ch0-output-size-tests": 2, "ch0-flip-tests": 3},
+        ),
+        # the kernel dies in a solution cell: the tests before it keep their points, the later ones
+        # score zero, and the submission is graded
+        "dead-kernel": (
+            edit(full, "ch0-flip", "import os\n\nos._exit(1)"),
+            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
+        ),
     }
 
 
@@ -114,16 +167,22 @@ def graded(tmp_path_factory):
         submit(root, FIXTURE, student, notebook)
     submit(root, FIXTURE, "not-json", "{ this is not a notebook")
     before = snapshot(root / "submitted")
-    results = []
-    for shard in (1, 2):
-        results += autograde(FIXTURE, root, timeout=TIMEOUT, shard=(shard, 2), jobs=2)
+    results, stderr = [], {}
+    # the progress bar: left to decide for itself in the first shard (stderr is no terminal
+    # here), forced in the second
+    for shard, progress in ((1, None), (2, True)):
+        with contextlib.redirect_stderr(io.StringIO()) as captured:
+            results += autograde(
+                FIXTURE, root, timeout=TIMEOUT, shard=(shard, 2), jobs=2, progress=progress
+            )
+        stderr[shard] = captured.getvalue()
     shards = sorted((root / "grades").glob("ch0.shard-*-of-2.csv"))
     merge(shards, root / "grades" / "ch0.csv")
-    return root, batch, {r.student: r for r in results}, before
+    return root, batch, {r.student: r for r in results}, before, stderr
 
 
 def test_the_fixture_submissions_are_what_they_claim(graded):
-    root, batch, _, _ = graded
+    root, batch, *_ = graded
     assert "### BEGIN SOLUTION" in batch["full"][0].cells[5].source
     assert batch["full"][0].cells[5].metadata["nbgrader"]["grade_id"] == "ch0-output-size"
     assert "raise NotImplementedError()" in batch["blank"][0].cells[5].source
@@ -145,10 +204,14 @@ def test_the_fixture_submissions_are_what_they_claim(graded):
         "endless-loops",
         "import-error",
         "syntax-error",
+        "stderr",
+        "stderr-and-error",
+        "deleted-helpers",
+        "dead-kernel",
     ],
 )
 def test_each_submission_gets_exactly_its_points(graded, student):
-    _, batch, results, _ = graded
+    _, batch, results, *_ = graded
     result, expected = results[student], batch[student][1]
     assert result.graded, result.problems
     assert result.points == expected, result.problems
@@ -168,6 +231,12 @@ def test_each_submission_gets_exactly_its_points(graded, student):
         ("import-error", "ch0-output-size: ModuleNotFoundError"),
         ("syntax-error", "ch0-flip: SyntaxError"),
         ("blank", "ch0-flip-tests: NotImplementedError"),
+        ("stderr-and-error", "ch0-flip-tests: ValueError flip is not written yet"),
+        ("deleted-helpers", "ch0-setup: deleted, restored"),
+        ("deleted-helpers", "ch0-code-1: deleted, restored"),
+        ("deleted-helpers", "ch0-code-2: deleted, restored"),
+        ("dead-kernel", "ch0-flip: DeadKernelError the kernel died while this cell ran"),
+        ("dead-kernel", "ch0-flip-tests: DeadKernelError not run: the kernel died in ch0-flip"),
     ],
 )
 def test_what_broke_is_reported(graded, student, reported):
@@ -181,6 +250,42 @@ def test_a_clean_submission_reports_nothing(graded):
     assert graded[2]["full"].flags == []
 
 
+def test_stderr_output_reaches_the_feedback_and_costs_nothing(graded):
+    """What the answer wrote to stderr is kept, as ordinary output, where the student reads it."""
+    root, results = graded[0], graded[2]
+    assert results["stderr"].problems == [] and results["stderr"].flags == []
+    path = root / "autograded" / "stderr" / "ch0" / "00_exercise.ipynb"
+    [tests] = [c for c in nbformat.read(path, 4).cells if grade_id(c) == "ch0-output-size-tests"]
+    streams = [o for o in tests.outputs if o.output_type == "stream"]
+    text = "".join(o.text for o in streams)
+    for noise in ("thinking hard", "an honest warning", "logging an output size to stderr"):
+        assert noise in text
+    assert {o.name for o in streams} == {"stdout"}
+    page = (root / "feedback" / "stderr" / "ch0" / "00_exercise.html").read_text()
+    assert "an honest warning about output_size" in page
+
+
+def test_a_dead_kernel_is_named_and_the_later_cells_are_not_run(graded):
+    root = graded[0]
+    path = root / "autograded" / "dead-kernel" / "ch0" / "00_exercise.ipynb"
+    notebook = nbformat.read(path, 4)
+    assert notebook.metadata["course_grading"]["died_in"] == "ch0-flip"
+    assert notebook.metadata["course_grading"]["guard"] == "ok"  # not asked of a dead kernel
+    page = (root / "feedback" / "dead-kernel" / "ch0" / "00_exercise.html").read_text()
+    assert "the kernel died while this cell ran" in page
+
+
+def test_the_progress_bar_is_quiet_off_a_terminal_and_counts_down_when_asked(graded):
+    """Shard 1 ran with stderr captured (no terminal): no bar. Shard 2 forced it: one bar over its
+    submissions, with the time left."""
+    root, *_, stderr = graded
+    assert "%|" not in stderr[1] and "submission" not in stderr[1]
+    shard = (root / "grades" / "ch0.shard-2-of-2.csv").read_text().splitlines()[1:]
+    count = len(shard)
+    assert f"{count}/{count}" in stderr[2] and "submission" in stderr[2]
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", stderr[2])  # elapsed<left
+
+
 def test_two_timeouts_cost_one_timeout_and_the_grace(graded):
     root = graded[0]
     path = root / "autograded" / "endless-loops" / "ch0" / "00_exercise.ipynb"
@@ -190,7 +295,7 @@ def test_two_timeouts_cost_one_timeout_and_the_grace(graded):
 
 
 def test_the_shards_are_disjoint_and_cover_the_class(graded):
-    root, _, results, _ = graded
+    root, _, results, *_ = graded
     first = (root / "grades" / "ch0.shard-1-of-2.csv").read_text().splitlines()[1:]
     second = (root / "grades" / "ch0.shard-2-of-2.csv").read_text().splitlines()[1:]
     students = [row.split(",")[0] for row in first + second]
@@ -207,19 +312,19 @@ def test_feedback_shows_results_but_no_hidden_test(graded):
 
 
 def test_an_unreadable_notebook_is_reported_and_the_batch_goes_on(graded):
-    _, batch, results, _ = graded
+    _, batch, results, *_ = graded
     assert not results["not-json"].graded
     assert any("unreadable" in p for p in results["not-json"].problems)
     assert set(results) == set(batch) | {"not-json"}
 
 
 def test_submissions_are_never_modified(graded):
-    root, _, _, before = graded
+    root, _, _, before, _ = graded
     assert snapshot(root / "submitted") == before
 
 
 def test_grades_table_and_feedback(graded):
-    root, batch, results, _ = graded
+    root, batch, results, *_ = graded
     with (root / "grades" / "ch0.csv").open() as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(results)
@@ -258,15 +363,25 @@ def written_differently(root, chapter):
     return notebook
 
 
+def read_only_helpers(chapter) -> list[str]:
+    """The read-only cells that a chapter's exercise names and that are not tests (test helpers)."""
+    meta = [c.metadata.get("nbgrader", {}) for c in nbformat.read(chapter.path, 4).cells]
+    return [m["grade_id"] for m in meta if m.get("locked") and not m.get("grade")]
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
 def test_real_chapter_grades_every_correct_answer_full_and_a_blank_one_zero(chapter, tmp_path):
     """The answer written differently stands for every correct one: the instructor's own solution
-    passes the same test cells in test_chapterNN.py, in grading mode, and is not graded again here."""
+    passes the same test cells in test_chapterNN.py, in grading mode, and is not graded again here.
+    It is handed in without the exercise's read-only helper cells (chapter 1's and 2's test helpers,
+    chapter 4's training cell): they are restored, and cost no points."""
     points = graded_points(chapter)
     assert len(points) >= 3, f"{chapter.stem} has {len(points)} graded test cells"
     root = released([chapter], tmp_path)
     assert tamper_flags(solved(root, chapter)) == []  # no false alarm on the solution's code
-    submit(root, chapter, "written-differently", written_differently(root, chapter))
+    helpers = read_only_helpers(chapter)
+    answered = delete(written_differently(root, chapter), *helpers)
+    submit(root, chapter, "written-differently", answered)
     # the untouched student version, its test cells deleted: restored, and no test gives points
     submit(root, chapter, "blank", delete(student_version(root, chapter), *points))
     results = {r.student: r for r in autograde(chapter, root, jobs=2)}
@@ -275,6 +390,9 @@ def test_real_chapter_grades_every_correct_answer_full_and_a_blank_one_zero(chap
     honest = results["written-differently"]
     assert honest.points == points, honest.problems
     assert honest.flags == []  # no false alarm on honest code
+    assert [p for p in honest.problems if "deleted" in p] == [
+        f"{cell}: deleted, restored" for cell in helpers
+    ]
     assert leaks(root, [chapter]) == []
     assert results["blank"].points == dict.fromkeys(points, 0), results["blank"].problems
     assert all(f"{cell}: deleted, restored" in results["blank"].problems for cell in points)
