@@ -26,7 +26,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests
 from tqdm import tqdm
 
-from instructor import report, tamper
+from instructor import report as class_report
+from instructor import tamper
 from instructor.course import ROOT, Chapter
 from instructor.execute import METADATA, cell_name
 from instructor.preprocessors import RestoreCells
@@ -310,7 +311,7 @@ def autograde(
     csv_path = course_root / "grades" / f"{name}.csv"
     write_csv(results, csv_path)
     say(summary(results, time.perf_counter() - start, jobs, csv_path, log))
-    say(f"Class report: {report.write(chapter, course_root, csv_path, db_url)}")
+    say(f"Class report: {class_report.write(chapter, course_root, csv_path, db_url)}")
     return results
 
 
