@@ -1,6 +1,7 @@
 """Every chapter notebook is stored clean and executes in fast mode."""
 
 import ast
+import re
 
 import nbformat
 import pytest
@@ -57,3 +58,58 @@ def test_no_cell_prints_a_stray_value(path):
         if name == "manual_seed" or (is_test and name != "print"):
             stray.append(f"cell {index}: {ast.get_source_segment(cell.source, last)[:60]}")
     assert not stray, f"{path.name}: these last lines print their value on the page: {stray}"
+
+
+# Numbers cannot drift: a number in a chapter's text that a cell computes is glued from the cell
+# (course_utils.glue, quoted with {glue:text}`name:format`). What stays typed is listed here with
+# the reason; anything else with a decimal point or a per cent sign fails.
+TYPED = {
+    "01_transposed_convolutions": {},
+    "02_visualising_features": {},
+    "03_convolutional_autoencoders": {},
+    "04_auto_encoding": {},
+    "05_variational_autoencoders": {},
+    "06_balance": {},
+}
+#: Text that holds no prose number: maths, code, roles ({cite}, {glue:text}), links, directives.
+NOT_PROSE = re.compile(
+    r"\$\$.*?\$\$|\$[^$\n]+\$|`[^`\n]*`|\{[\w:-]+\}`[^`]*`|\]\([^)]*\)|^(```|:).*$", re.S | re.M
+)
+PROSE_NUMBER = re.compile(r"(?<![\w.,])\d[\d,]*\.\d+(?![\d.])|(?<![\w.,])\d[\d,.]*\s?%")
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`(?:[^`]*::)?([\w.-]+)(?::[^`]*)?`")
+GLUE_CALL = re.compile(r"\bglue\(\s*f?[\"']([\w.{}-]+)[\"']")
+
+
+def typed_numbers(notebook) -> list[str]:
+    """Numbers with a decimal point or a per cent sign typed in the notebook's Markdown."""
+    found = []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            found += PROSE_NUMBER.findall(NOT_PROSE.sub(" ", cell.source))
+    return [number.replace(" ", "") for number in found]
+
+
+def drift(notebook, typed: dict) -> list[str]:
+    """What would let a quoted number drift: typed numbers not listed, glued names never glued."""
+    problems = [
+        f"{number!r} is typed in the text: glue it from the cell that computes it"
+        for number in typed_numbers(notebook)
+        if number not in typed
+    ]
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    glued = set(GLUE_CALL.findall(code))
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for name in GLUE_ROLE.findall(cell.source):
+                if name not in glued:
+                    problems.append(f"{{glue:text}}`{name}` is quoted but no cell glues it")
+    return problems
+
+
+@pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.stem)
+def test_quoted_numbers_are_glued_from_the_computation(path):
+    notebook = nbformat.read(path, as_version=4)
+    problems = drift(notebook, TYPED[path.stem])
+    assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+    stale = set(TYPED[path.stem]) - set(typed_numbers(notebook))
+    assert not stale, f"{path.name}: TYPED lists numbers the text no longer has: {stale}"
