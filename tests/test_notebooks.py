@@ -71,17 +71,15 @@ TYPED = {
     "05_variational_autoencoders": {},
     "06_balance": {},
 }
-#: Text that holds no prose number: maths, code, roles ({cite}, {glue:text}), links, directives.
-NOT_PROSE = re.compile(
-    r"\$\$.*?\$\$|\$[^$\n]+\$|`[^`\n]*`|\{[\w:-]+\}`[^`]*`|\]\([^)]*\)|^(```|:).*$", re.S | re.M
-)
+#: Text that holds no quoted number: code, roles ({cite}, {glue:text}), links, directives.
+NOT_PROSE = re.compile(r"`[^`\n]*`|\{[\w:-]+\}`[^`]*`|\]\([^)]*\)|^(```|:).*$", re.M)
 PROSE_NUMBER = re.compile(r"(?<![\w.,])\d[\d,]*\.\d+(?![\d.])|(?<![\w.,])\d[\d,.]*\s?%")
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`(?:[^`]*::)?([\w.-]+)(?::[^`]*)?`")
 GLUE_CALL = re.compile(r"\bglue\(\s*f?[\"']([\w.{}-]+)[\"']")
 
 
 def typed_numbers(notebook) -> list[str]:
-    """Numbers with a decimal point or a per cent sign typed in the notebook's Markdown."""
+    """Numbers with a decimal point or a per cent sign typed in the notebook's Markdown, maths too."""
     found = []
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
