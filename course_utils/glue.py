@@ -11,8 +11,8 @@ from numbers import Real
 
 def glue(name: str, value) -> None:
     """Record ``value`` under ``name`` for the text, without showing it; numbers as Python floats."""
-    if isinstance(value, bool) or not isinstance(value, (Real, str)):
-        value = value.item() if hasattr(value, "item") else value
+    if hasattr(value, "item"):  # a tensor or a NumPy scalar: its repr would not read as a number
+        value = value.item()
     if not isinstance(value, (Real, str)):
         raise TypeError(f"glue {name!r}: a number or a string, not {type(value).__name__}")
     try:

@@ -2,6 +2,7 @@
 
 import builtins
 
+import numpy as np
 import pytest
 import torch
 from IPython.core.interactiveshell import InteractiveShell
@@ -28,6 +29,12 @@ def test_a_tensor_is_glued_as_a_number_the_text_can_format(shown):
     [(data, metadata)] = shown
     assert metadata == {"scrapbook": {"name": "loss", "mime_prefix": GLUE_PREFIX}}
     assert format_plain_text(data[GLUE_PREFIX + "text/plain"], ".1f") == "257.7"
+
+
+def test_a_numpy_scalar_is_glued_as_a_plain_number(shown):
+    glue("share", np.float64(0.25))
+    [(data, _)] = shown
+    assert data[GLUE_PREFIX + "text/plain"] == "0.25"
 
 
 def test_a_string_is_glued_without_quotes(shown):
