@@ -100,10 +100,11 @@ def problems_in(
 
 
 def scores(gradebook: Gradebook, chapter: Chapter, student: str) -> tuple[dict, dict]:
-    """Points and maximum points of each autograded test cell in a student's submission."""
+    """Points and maximum points of each graded cell in a student's submission: the autograded
+    tests, and the written answers (their score from formgrader; 0 until graded by hand)."""
     notebook = gradebook.find_submission_notebook(chapter.stem, chapter.assignment, student)
-    tests = [g for g in notebook.grades if g.cell_type == "code"]
-    return {g.name: g.score for g in tests}, {g.name: g.max_score for g in tests}
+    grades = notebook.grades
+    return {g.name: g.score for g in grades}, {g.name: g.max_score for g in grades}
 
 
 def select(students: list[str], shard: tuple[int, int] | None, chosen: list[str] | None):

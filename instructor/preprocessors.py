@@ -3,9 +3,9 @@
 - ``CourseSetupCell`` opens every student notebook with a cell that makes ``course_utils``
   importable: nothing to do where it is installed, ``pip install`` from the repository pinned to the
   released commit in Colab (or wherever ``COURSE_INSTALL=1``), a short message anywhere else.
-- ``WrittenAnswers`` turns a model answer (a markdown solution cell with ``grade: false``, as
-  CONTRIBUTING.md has it) into what nbgrader 0.9 accepts, a written answer worth 0 points: nbgrader
-  then replaces it with its stub, and the instructor can still read the answers in formgrader.
+- ``WrittenAnswers`` checks that every written answer (a markdown solution cell holding the model
+  answer, as CONTRIBUTING.md has it) is graded by hand and worth points; nbgrader then replaces it
+  with its stub, and the instructor grades the students' answers in formgrader.
 - ``LockTeachingCells`` marks every other code cell read-only, so that ``nbgrader autograde``
   restores it from the gradebook: grading depends on nothing a student wrote outside solution cells.
 
@@ -93,13 +93,19 @@ class CourseSetupCell(NbGraderPreprocessor):
 
 
 class WrittenAnswers(NbGraderPreprocessor):
-    """Make ungraded markdown solution cells (model answers) graded with 0 points."""
+    """Refuse a written answer (markdown solution cell) that is not graded by hand with points."""
 
     def preprocess(self, nb, resources):
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type == "markdown" and meta.get("solution") and not meta.get("grade"):
-                meta.update(grade=True, points=0)
+            if cell.cell_type != "markdown" or not meta.get("solution"):
+                continue
+            if not meta.get("grade") or not meta.get("points", 0) > 0:
+                raise ValueError(
+                    f"written answer {meta.get('grade_id')!r} has grade: {meta.get('grade')}, "
+                    f"points: {meta.get('points')}: a written answer is graded by hand, so give "
+                    "its cell grade: true and points: 1 to 3 (CONTRIBUTING.md, written answers)"
+                )
         return nb, resources
 
 

@@ -121,6 +121,12 @@ def test_points(notebook) -> dict[str, float]:
     return {m.get("grade_id"): m.get("points") for m in tests if not m.get("solution")}
 
 
+def written_points(notebook) -> dict[str, float]:
+    """Points of each written answer (graded by hand in formgrader), by grade_id."""
+    answers = [nbgrader(c) for c in notebook.cells if c.cell_type == "markdown"]
+    return {m.get("grade_id"): m.get("points") for m in answers if m.get("solution")}
+
+
 def check_source(chapter: Chapter) -> list[str]:
     """Problems with a chapter's exercise as authored (see CONTRIBUTING.md)."""
     problems, notebook = [], nbformat.read(chapter.path, as_version=4)
@@ -148,6 +154,12 @@ def check_source(chapter: Chapter) -> list[str]:
             if cell.metadata.get("mystnb", {}).get("code_prompt_show") != "Show solution":
                 problems.append(f"{where}: solution cell without mystnb code_prompt_show")
         if meta.get("solution") and cell.cell_type == "markdown":
+            if not meta.get("grade") or not 1 <= meta.get("points", 0) <= 3:
+                problems.append(
+                    f"{where} ({meta.get('grade_id')}): a written answer is graded by hand with 1 "
+                    f"to 3 points (grade: true, points: N), not grade: {meta.get('grade')}, "
+                    f"points: {meta.get('points')}"
+                )
             if not re.search(r"\{admonition\}.*\n:class: dropdown", cell.source):
                 problems.append(f"{where}: model answer not in a dropdown admonition")
         if cell.source.count("BEGIN HIDDEN TESTS") != cell.source.count("END HIDDEN TESTS"):
@@ -178,9 +190,12 @@ def check_release(chapter: Chapter, release: Path, ref: str) -> list[str]:
             problems.append(f"{where}: code cell without nbgrader id (not restored when grading)")
         if cell.cell_type == "code" and not meta.get("solution") and not meta.get("locked"):
             problems.append(f"{where}: a code cell students write in is not a solution cell")
-    points, released = test_points(source), test_points(student)
-    if released != points:
-        problems.append(f"graded cells and points {released} differ from the chapter's {points}")
+    for count in (test_points, written_points):
+        points, released = count(source), count(student)
+        if released != points:
+            problems.append(
+                f"graded cells and points {released} differ from the chapter's {points}"
+            )
     setup = student.cells[0].source if student.cells else ""
     if not setup.startswith("# Set-up") or f'COURSE_REF = "{ref}"' not in setup:
         problems.append(f"the first cell is not the set-up cell pinned to {ref}")
@@ -231,19 +246,27 @@ def student_tree(course_root: Path, out: Path) -> Path:
 
 
 def points_table(chapters: list[Chapter]) -> str:
-    """Per chapter: graded code tasks (test cells with points) and autograded points; the total.
+    """Per chapter: autograded code tasks (test cells with points) and their points, written answers
+    (graded by hand) and theirs; the totals.
 
     A task is judged by its own test cell, so one solution cell may hold several tasks (chapter 5's
     ``sample``, ``regularisation`` and ``forward`` are methods of one class). A report only: the
     release check does not judge the counts (tests/test_release.py does).
     """
-    rows, tasks_total, points_total = [], 0, 0.0
+    rows, totals = [], [0, 0.0, 0, 0.0]
     for chapter in chapters:
         notebook = nbformat.read(chapter.path, as_version=4)
-        graded = test_points(notebook)
-        tasks, points = len(graded), sum(float(p or 0) for p in graded.values())
-        rows.append(f"  {chapter.assignment:<5} {chapter.stem:<40} {tasks:>5} {points:>7g}")
-        tasks_total, points_total = tasks_total + tasks, points_total + points
-    header = f"  {'':<5} {'chapter':<40} {'tasks':>5} {'points':>7}"
-    total = f"  {'total':<46} {tasks_total:>5} {points_total:>7g}"
-    return "\n".join(["Graded code tasks and points per chapter:", header, *rows, total])
+        counts = []
+        for graded in (test_points(notebook), written_points(notebook)):
+            counts += [len(graded), sum(float(p or 0) for p in graded.values())]
+        rows.append(f"  {chapter.assignment:<5} {chapter.stem:<40} {row(counts)}")
+        totals = [total + count for total, count in zip(totals, counts, strict=True)]
+    header = f"  {'':<5} {'chapter':<40} {'tasks':>5} {'points':>7} {'written':>7} {'points':>7}"
+    total = f"  {'total':<46} {row(totals)}"
+    title = "Autograded code tasks and written answers (graded by hand) per chapter:"
+    return "\n".join([title, header, *rows, total])
+
+
+def row(counts) -> str:
+    tasks, points, written, written_total = counts
+    return f"{tasks:>5} {points:>7g} {written:>7} {written_total:>7g}"

@@ -31,6 +31,7 @@ from submissions import (
 from instructor import course
 from instructor.feedback import leaks
 from instructor.grading import autograde, merge, parse_shard, select, snapshot
+from instructor.release import written_points
 from instructor.tamper import flags as tamper_flags
 
 pytestmark = pytest.mark.slow
@@ -39,6 +40,8 @@ pytestmark = pytest.mark.slow
 TIMEOUT = 10
 #: Waits for ever without using the CPU (the single endless loop below spins): the graders' wall-clock
 #: timeout treats both alike, and the tests beside this one need the cores.
+#: The test chapter's written answer (1 point, graded by hand: tests/test_written_answers.py).
+WRITTEN = "ch0-think"
 LOOPING = "def {name}(*args, **kwargs):\n    import time\n\n    while True:\n        time.sleep(1)"
 #: A correct answer that writes to stderr each time a test calls it: a progress bar, a warning and a
 #: log record (nbgrader's own rule gives such a test cell zero).
@@ -78,7 +81,7 @@ def fixture_batch(root):
     wrong_stride = (
         "def output_size(n, kernel, stride=1, padding=0):\n    return n + 2 * padding - kernel + 1"
     )
-    return {
+    batch = {
         "full": (full, {"ch0-output-size-tests": 2, "ch0-flip-tests": 3}),
         "blank": (blank, {"ch0-output-size-tests": 0, "ch0-flip-tests": 0}),
         "partial": (
@@ -157,6 +160,9 @@ def fixture_batch(root):
             {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
         ),
     }
+    for _, points in batch.values():
+        points[WRITTEN] = 0  # a written answer scores nothing until it is graded by hand
+    return batch
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +221,7 @@ def test_each_submission_gets_exactly_its_points(graded, student):
     result, expected = results[student], batch[student][1]
     assert result.graded, result.problems
     assert result.points == expected, result.problems
-    assert result.max_points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 3}
+    assert result.max_points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 3, WRITTEN: 1}
 
 
 @pytest.mark.parametrize(
@@ -331,7 +337,7 @@ def test_grades_table_and_feedback(graded):
     for student, (_, expected) in batch.items():
         row = rows[student]
         assert {cell: float(row[cell]) for cell in expected} == expected
-        assert float(row["score"]) == sum(expected.values()) and float(row["max_score"]) == 5
+        assert float(row["score"]) == sum(expected.values()) and float(row["max_score"]) == 6
         assert (root / "feedback" / student / "ch0" / "00_exercise.html").exists()
     assert rows["not-json"]["score"] == "" and "unreadable" in rows["not-json"]["problems"]
     for student, result in results.items():
@@ -387,14 +393,15 @@ def test_real_chapter_grades_every_correct_answer_full_and_a_blank_one_zero(chap
     results = {r.student: r for r in autograde(chapter, root, jobs=2)}
     for student, result in results.items():
         print(f"{chapter.stem}, {student}: {result.score:g} points in {result.seconds:.1f} s")
+    written = dict.fromkeys(written_points(nbformat.read(chapter.path, 4)), 0)  # graded by hand
     honest = results["written-differently"]
-    assert honest.points == points, honest.problems
+    assert honest.points == points | written, honest.problems
     assert honest.flags == []  # no false alarm on honest code
     assert [p for p in honest.problems if "deleted" in p] == [
         f"{cell}: deleted, restored" for cell in helpers
     ]
     assert leaks(root, [chapter]) == []
-    assert results["blank"].points == dict.fromkeys(points, 0), results["blank"].problems
+    assert results["blank"].points == dict.fromkeys(points, 0) | written, results["blank"].problems
     assert all(f"{cell}: deleted, restored" in results["blank"].problems for cell in points)
 
 

@@ -212,7 +212,12 @@ def test_solutions_pass_every_test_cell(kernel):
 
 
 def test_points_add_up_to_ten(kernel):
-    cells = [c for c in kernel.notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    """The autograded test cells; the written answers are graded by hand, on top."""
+    cells = [
+        c
+        for c in kernel.notebook.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+    ]
     assert sum(c.metadata.nbgrader.points for c in cells) == 10
 
 

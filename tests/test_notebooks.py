@@ -1,6 +1,7 @@
 """Every chapter notebook is stored clean and executes in fast mode."""
 
 import ast
+import re
 
 import nbformat
 import pytest
@@ -57,3 +58,98 @@ def test_no_cell_prints_a_stray_value(path):
         if name == "manual_seed" or (is_test and name != "print"):
             stray.append(f"cell {index}: {ast.get_source_segment(cell.source, last)[:60]}")
     assert not stray, f"{path.name}: these last lines print their value on the page: {stray}"
+
+
+# Numbers cannot drift: a number in a chapter's text that a cell computes is glued from the cell
+# (course_utils.glue, quoted with {glue:text}`name:format`). What stays typed is listed here with
+# the reason; anything else with a decimal point or a per cent sign fails.
+CONSTANT = "a constant of the chapter's code (checked below: the code holds it)"
+VAE_EXAMPLE = "PyTorch's example VAE on Fashion-MNIST, ten epochs, measured outside the chapter"
+TYPED = {
+    "01_transposed_convolutions": {},
+    "02_visualising_features": {"80%": CONSTANT},
+    "03_convolutional_autoencoders": {"0.05": CONSTANT, "0.95": CONSTANT},
+    "04_auto_encoding": {
+        **dict.fromkeys(["0.05", "0.95", "0.5", "0.1"], CONSTANT),
+        "0.0121": "a StTom88-shaped auto-encoder's test error, measured outside the chapter",
+    },
+    "05_variational_autoencoders": {
+        **dict.fromkeys(["0.05", "0.95", "2.5"], CONSTANT),
+        **dict.fromkeys(["243.9", "227.9", "16.0"], VAE_EXAMPLE),
+    },
+    "06_balance": {
+        **dict.fromkeys(["0.05", "0.95", "0.5", "0.01"], CONSTANT),
+        "105.5": "PyTorch's example VAE on MNIST, from its README",
+        **dict.fromkeys(["243.9", "227.9", "16.0"], VAE_EXAMPLE),
+    },
+}
+#: Text that holds no quoted number: code, roles ({cite}, {glue:text}), links, directives.
+NOT_PROSE = re.compile(r"`[^`\n]*`|\{[\w:-]+\}`[^`]*`|\]\([^)]*\)|^(```|:).*$", re.M)
+PROSE_NUMBER = re.compile(r"(?<![\w.,])\d[\d,]*\.\d+(?![\d.])|(?<![\w.,])\d[\d,.]*\s?%")
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`(?:[^`]*::)?([\w.-]+)(?::[^`]*)?`")
+GLUE_CALL = re.compile(r"\bglue\(\s*[\"']([\w.-]+)[\"']")
+
+
+def typed_numbers(notebook) -> list[str]:
+    """Numbers with a decimal point or a per cent sign typed in the notebook's Markdown, maths too."""
+    found = []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            found += PROSE_NUMBER.findall(NOT_PROSE.sub(" ", cell.source))
+    return [number.replace(" ", "") for number in found]
+
+
+def in_code(number: str, code: str) -> bool:
+    """Whether ``code`` holds the typed ``number`` (a percentage as a fraction: 80% as 0.8)."""
+    value = float(number[:-1]) / 100 if number.endswith("%") else float(number)
+    return re.search(rf"(?<![\w.]){re.escape(repr(value))}(?![\d])", code) is not None
+
+
+def drift(notebook, typed: dict) -> list[str]:
+    """What would let a quoted number drift: typed numbers not listed, listed constants the code
+    does not hold, glued names no cell glues."""
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    problems = []
+    for number in typed_numbers(notebook):
+        if number not in typed:
+            problems.append(
+                f"{number!r} is typed in the text: glue it from the cell that computes it"
+            )
+        elif typed[number] == CONSTANT and not in_code(number, code):
+            problems.append(f"{number!r} is typed as a constant of the code, but no cell holds it")
+    glued = set(GLUE_CALL.findall(code))
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for name in GLUE_ROLE.findall(cell.source):
+                if name not in glued:
+                    problems.append(f"{{glue:text}}`{name}` is quoted but no cell glues it")
+    return problems
+
+
+@pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.stem)
+def test_quoted_numbers_are_glued_from_the_computation(path):
+    notebook = nbformat.read(path, as_version=4)
+    problems = drift(notebook, TYPED[path.stem])
+    assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+    stale = set(TYPED[path.stem]) - set(typed_numbers(notebook))
+    assert not stale, f"{path.name}: TYPED lists numbers the text no longer has: {stale}"
+
+
+def test_a_drifted_number_is_caught():
+    """A glued number typed back by hand, a constant that no longer matches the code, and a glued
+    name that no cell glues all fail the check."""
+    path = ROOT / "chapters" / "06_balance.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    assert drift(notebook, TYPED[path.stem]) == []
+    [cell] = [c for c in notebook.cells if "{glue:text}`two_epoch_elbo:.1f`" in c.source]
+    cell.source = cell.source.replace("{glue:text}`two_epoch_elbo:.1f`", "257.8")
+    assert drift(notebook, TYPED[path.stem]) == [
+        "'257.8' is typed in the text: glue it from the cell that computes it"
+    ]
+    cell.source = cell.source.replace("257.8", "{glue:text}`two_epoch_elbow:.1f`")
+    [cell] = [c for c in notebook.cells if "(below 0.05)" in c.source]
+    cell.source = cell.source.replace("(below 0.05)", "(below 0.04)")
+    assert drift(notebook, {**TYPED[path.stem], "0.04": CONSTANT}) == [
+        "'0.04' is typed as a constant of the code, but no cell holds it",
+        "{glue:text}`two_epoch_elbow` is quoted but no cell glues it",
+    ]

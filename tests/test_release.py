@@ -21,6 +21,7 @@ from instructor.release import (
     release,
     secret_lines,
     student_tree,
+    written_points,
 )
 
 REF = "0123456789abcdef"
@@ -236,8 +237,41 @@ def test_release_reports_tasks_and_points_per_chapter():
     table = points_table([FIXTURE, FIXTURE])
     assert "ch0" in table and "00_exercise" in table
     rows = [line.split()[2:] for line in table.splitlines() if line.split()[:1] == ["ch0"]]
-    assert rows == [["2", "5"], ["2", "5"]]  # two solution code cells; tests worth 2 + 3 points
-    assert table.splitlines()[-1].split() == ["total", "4", "10"]
+    # two test cells worth 2 + 3 points; one written answer worth 1 point
+    assert rows == [["2", "5", "1", "1"], ["2", "5", "1", "1"]]
+    assert table.splitlines()[-1].split() == ["total", "4", "10", "2", "2"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda meta: meta.update(grade=False), "grade: False"),
+        (lambda meta: meta.pop("points"), "points: None"),
+        (lambda meta: meta.update(points=5), "points: 5"),
+    ],
+)
+def test_a_written_answer_must_be_worth_1_to_3_points(tmp_path, change, expected):
+    notebook = nbformat.read(FIXTURE.path, 4)
+    [answer] = [c for c in notebook.cells if grade_id(c) == "ch0-think"]
+    change(answer.metadata["nbgrader"])
+    nbformat.write(notebook, tmp_path / FIXTURE.path.name)
+    problems = check_source(course.Chapter(tmp_path / FIXTURE.path.name))
+    assert any("ch0-think" in p and "1 to 3 points" in p and expected in p for p in problems), (
+        problems
+    )
+
+
+def test_the_release_refuses_a_written_answer_without_points(tmp_path):
+    """The old convention (a model answer with grade: false) stops the release with the fix."""
+    notebook = nbformat.read(FIXTURE.path, 4)
+    [answer] = [c for c in notebook.cells if grade_id(c) == "ch0-think"]
+    answer.metadata["nbgrader"].update(grade=False)
+    answer.metadata["nbgrader"].pop("points")
+    (tmp_path / "chapters").mkdir()
+    nbformat.write(notebook, tmp_path / "chapters" / FIXTURE.path.name)
+    chapter = course.Chapter(tmp_path / "chapters" / FIXTURE.path.name)
+    with pytest.raises(SystemExit, match="written answer 'ch0-think'.*grade: true and points"):
+        release([chapter], tmp_path / "course", ref=REF)
 
 
 def test_nothing_a_student_receives_holds_a_secret(real, fixture_course, tmp_path):
@@ -259,14 +293,19 @@ def test_nothing_a_student_receives_holds_a_secret(real, fixture_course, tmp_pat
     assert any("feedback/ann/ch0/00_exercise.html" in f and "SIZES" in f for f in found)
 
 
-def test_every_chapter_grades_three_tasks_for_about_ten_points():
-    """Issue 10's bar: at least 3 graded code tasks and about 10 points a chapter, 60 in all."""
+def test_every_chapter_grades_three_tasks_for_about_ten_points_and_two_written_answers():
+    """Issue 10's bar: at least 3 graded code tasks and about 10 points a chapter, 60 in all;
+    issue 20's: at least 2 written answers a chapter, graded by hand, 1 to 3 points each."""
     table = points_table(CHAPTERS)
     rows = {line.split()[0]: line.split()[2:] for line in table.splitlines()[2:-1]}
     assert sorted(rows) == [f"ch{n}" for n in range(1, 7)], table
-    for assignment, (tasks, points) in rows.items():
+    for chapter in CHAPTERS:
+        tasks, points, written, _ = rows[chapter.assignment]
         assert int(tasks) >= 3, (
-            f"{assignment} has {tasks} graded code tasks, not 3 or more:\n{table}"
+            f"{chapter.assignment} has {tasks} graded code tasks, not 3 or more:\n{table}"
         )
-        assert 8 <= float(points) <= 12, f"{assignment} is worth {points} points, not about 10"
-    assert float(table.splitlines()[-1].split()[-1]) >= 60, table
+        assert 8 <= float(points) <= 12, f"{chapter.assignment} is worth {points} points, not ~10"
+        answers = written_points(nbformat.read(chapter.path, 4))
+        assert int(written) == len(answers) >= 2, f"{chapter.assignment}: {answers}\n{table}"
+        assert all(1 <= p <= 3 for p in answers.values()), f"{chapter.assignment}: {answers}"
+    assert float(table.splitlines()[-1].split()[2]) >= 60, table

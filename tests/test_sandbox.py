@@ -138,7 +138,11 @@ def test_each_attack_is_blocked_and_the_honest_code_after_it_still_counts(hostil
     [student] = [s for s, made in STUDENTS.items() if attack in made] or ["fork-bomb"]
     printed = graded_output(root, student)
     assert f"BLOCKED {attack}" in printed and f"LEAK {attack}" not in printed, printed
-    assert results[student].points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 3}
+    assert results[student].points == {
+        "ch0-output-size-tests": 2,
+        "ch0-flip-tests": 3,
+        "ch0-think": 0,
+    }
     print(printed)
 
 
@@ -169,7 +173,9 @@ def test_attacks_are_flagged(hostile, student, flag):
 
 def test_rebinding_a_checking_function_does_not_fool_the_tests(hostile):
     result = hostile[3]["rebind"]
-    assert result.points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 0}, result.problems
+    assert result.points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 0, "ch0-think": 0}, (
+        result.problems
+    )
     assert any("turn the kernel by 180 degrees" in p for p in result.problems)
 
 
