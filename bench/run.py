@@ -196,6 +196,25 @@ def bench_chapters(submissions=3):
     return result
 
 
+#: Grading goals (issue 21): seconds per submission, median in each chapter; JOBS=2 speed-up.
+GRADING_MEDIAN_GOAL_S = 10.0
+JOBS2_SPEEDUP_GOAL = 1.7
+
+
+def against_goals(results: dict) -> list[str]:
+    """One line per grading measure that has a goal: its value, the goal, and whether it is met."""
+    lines = []
+    for key, value in results.items():
+        if key.startswith("grading_median_s:"):
+            met = "met" if value <= GRADING_MEDIAN_GOAL_S else "MISSED"
+            lines.append(f"goal {key}: {value} s <= {GRADING_MEDIAN_GOAL_S} s: {met}")
+    if "grading_speedup_jobs2" in results:
+        value = results["grading_speedup_jobs2"]
+        met = "met" if value >= JOBS2_SPEEDUP_GOAL else "MISSED"
+        lines.append(f"goal JOBS=2 speed-up: {value}x >= {JOBS2_SPEEDUP_GOAL}x: {met}")
+    return lines
+
+
 BENCHES = {
     "data": bench_data,
     "trainer": bench_trainer,
@@ -229,6 +248,8 @@ def main():
         results.update(BENCHES[name](**options))
     width = max(map(len, results))
     print("\n".join(f"{key:<{width}}  {value}" for key, value in results.items()))
+    for line in against_goals(results):
+        print(line)
     print(json.dumps(results, indent=2))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
