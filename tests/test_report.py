@@ -84,11 +84,11 @@ def test_summary_and_score_distribution(graded):
     page = graded[2]
     summary = " ".join(page.find("main").p.get_text().split())
     # scores 5, 3, 0, 2 + 1.5 (manual), 2, 2, 2, 2: the not-JSON notebook is not graded
-    assert "9 submissions, 8 graded, mean score 2.44 and median 2 of 5" in summary
+    assert "9 submissions, 8 graded, mean score 2.44 and median 2 of 6" in summary
     assert "1 flagged for review" in summary
     histogram = page.find(id="scores").find_next("img")
     assert histogram["src"].startswith("data:image/png;base64,")
-    assert "8 graded students, out of 5 points: mean 2.44, median 2." in " ".join(
+    assert "8 graded students, out of 6 points: mean 2.44, median 2." in " ".join(
         histogram["alt"].split()
     )
 
@@ -99,6 +99,7 @@ def test_full_partial_and_zero_scores_per_test_cell(graded):
     assert rows(page, "Graded students per test cell") == [
         ["ch0-output-size-tests", "2", "6 (75%)", "0 (0%)", "2 (25%)"],
         ["ch0-flip-tests", "3", "2 (25%)", "1 (12%)", "5 (62%)"],  # 12.5 and 62.5, rounded even
+        ["ch0-think", "1", "0 (0%)", "0 (0%)", "8 (100%)"],  # the written answer, not graded yet
     ]
     submissions = report.load(
         FIXTURE, root / "grades" / "ch0.csv", f"sqlite:///{root}/gradebook.db"
@@ -110,7 +111,7 @@ def test_full_partial_and_zero_scores_per_test_cell(graded):
         "zero": ["blank", "markup", "rebind", "syntax-error", "wrong-flip"],
     }
     bars = page.find(id="tests").find_next("img")
-    assert "ch0-flip-tests 25% full, 12% partial, 62% zero." in " ".join(bars["alt"].split())
+    assert "ch0-flip-tests 25% full, 12% partial, 62% zero;" in " ".join(bars["alt"].split())
 
 
 @pytest.mark.slow
