@@ -3,6 +3,8 @@
 import builtins
 import functools
 import importlib
+import itertools
+import os
 import sys
 
 import nbformat
@@ -92,10 +94,14 @@ def test_read_only_cells_are_not_read_they_are_restored_before_grading():
     assert tamper.flags(notebook("exec('x')", "torch.equal = f", locked={0, 1})) == []
 
 
+GUARDS = itertools.count()
+
+
 @pytest.fixture
 def guard():
     """A fresh copy of the kernel guard, loaded in this process; everything restored afterwards."""
     sys.modules.pop("_course_guard", None)
+    os.environ["COURSE_GUARD_EVENT"] = f"course_guard.test-{next(GUARDS)}"  # one hook per copy
     spec = importlib.util.spec_from_file_location(
         "_course_guard", tamper.__file__.replace("tamper.py", "kernel_guard.py")
     )
