@@ -59,7 +59,9 @@ def _watch_switches():
         if event in ("sys.setprofile", "sys.settrace"):
             caller = sys._getframe(1).f_code
             ours = os.path.realpath(caller.co_filename) == here
-            starting = caller.co_name == "_bootstrap_inner" and caller.co_filename == threading.__file__
+            starting = (
+                caller.co_name == "_bootstrap_inner" and caller.co_filename == threading.__file__
+            )
             if not (ours or starting and event == "sys.setprofile"):
                 seen[0] += 1
 

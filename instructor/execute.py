@@ -19,7 +19,6 @@ import secrets
 import time
 
 import nbformat
-
 from jupyter_core.utils import run_sync
 from nbgrader.preprocessors import Execute
 from traitlets import Integer

@@ -348,7 +348,7 @@ class _Snapshot:
                     continue
                 what = f"a subclass of {_nearest(cls, self.compared)}" if compared else "a class"
                 found.append(
-                    f"fake answer type {cls.__qualname__} ({what} that redefines {key} in the "
+                    f"fake answer type {cls.__name__} ({what} that redefines {key} in the "
                     "notebook): the redefinition was removed"
                 )
                 try:
@@ -365,7 +365,11 @@ class _Snapshot:
             if _dataclass_made(value):
                 return True
             module = sys.modules.get(_getattr(owner, "__module__", None) or "")
-            path = _getattr(module, "__file__", None) if module is not sys.modules["__main__"] else None
+            path = (
+                _getattr(module, "__file__", None)
+                if module is not sys.modules["__main__"]
+                else None
+            )
         if path not in self.verdicts:
             self.verdicts[path] = path == "<built-in>" or (
                 bool(path) and os.path.realpath(path).startswith(self.roots)
