@@ -387,8 +387,8 @@ class _Snapshot:
     def protect(self, names):
         """Remember the notebook's current ``names`` (bound by a read-only cell) as helpers."""
         namespace = self.shell.user_ns if self.shell is not None else {}
-        for key in names:
-            if key in namespace and key not in self.helpers:
+        for key in names:  # a later read-only cell may define a name again: the latest counts
+            if key in namespace:
                 self.helpers[key] = namespace[key]
 
     def _restore_sys(self, found):
