@@ -126,7 +126,8 @@ class GuardedExecute(Execute):
         answer = self._ask_guard("restore", nonce)
         if self._report["guard"] != "ok":  # a dead kernel, no reply: the cells report it
             return
-        findings = verify(self._guard_key, nonce, answer) if self._guard_key else None
+        key = getattr(self, "_guard_key", None)
+        findings = verify(key, nonce, answer) if key else None
         if findings is None:
             self._report["guard"] = f"{TAMPERED} its answer was missing or forged: {answer!r}"[:300]
             self._withhold(tested, self._report["guard"])
