@@ -125,6 +125,13 @@ import sys
 sys.audit = lambda *args: None
 torch.equal = lambda *args, **kwargs: True
 """
+BREAK = """\
+import sys
+def audit(*args):
+    raise RuntimeError("no guard today")
+sys.audit = audit
+torch.equal = lambda *args, **kwargs: True
+"""
 FORGE = """\
 import sys
 real_audit = sys.audit
@@ -202,6 +209,7 @@ CATALOGUE = {
     "poison-guard": (OUT + POISON, FLIP_WRONG, (2, 0), ["restored for the tests): torch.equal"]),
     "silence-guard": (OUT + SILENCE, FLIP_WRONG, (0, 0), ["kernel guard tampered"]),
     "forge-guard": (OUT + FORGE, FLIP_WRONG, (0, 0), ["kernel guard tampered: its answer"]),
+    "break-guard": (OUT + BREAK, FLIP_WRONG, (0, 0), ["kernel guard tampered: RuntimeError"]),
     "rebind-in-test": (REBIND_IN_TEST, FLIP_WRONG, (0, 0), ["torch.equal"]),
     "own-work-global": (BORROW + OWN_WORK_GLOBAL, FLIP, (0, 3), ["read-only own_work redefined"]),
     "own-work-module": (
@@ -223,6 +231,7 @@ BLOCKED_BY = {
     "rebind-in-test": WITHHELD,
     "silence-guard": WITHHELD,
     "forge-guard": WITHHELD,
+    "break-guard": WITHHELD,
 }
 
 
