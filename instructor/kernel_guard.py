@@ -42,6 +42,7 @@ Runs inside the student's kernel with no dependency on the ``instructor`` packag
 """
 
 import builtins
+import functools
 import hashlib
 import hmac
 import importlib
@@ -97,6 +98,39 @@ MANAGER_LISTS = ("cleanup_transforms", "line_transforms", "token_transformers")
 _vars, _setattr, _delattr = builtins.vars, builtins.setattr, builtins.delattr
 _isinstance, _getattr, _type = builtins.isinstance, builtins.getattr, builtins.type
 _set_module_attribute = types.ModuleType.__setattr__
+# Read classes and modules through ``type``'s and ``ModuleType``'s own descriptors, so that no
+# metaclass, ``__getattr__`` or property of the notebook's runs while the guard works.
+_class_dict = type.__dict__["__dict__"].__get__
+_class_mro = type.__dict__["__mro__"].__get__
+_class_name = type.__dict__["__name__"].__get__
+_class_qualname = type.__dict__["__qualname__"].__get__
+_class_module = type.__dict__["__module__"].__get__
+_module_dict = types.ModuleType.__dict__["__dict__"].__get__
+UNWRAP = {
+    types.MethodType: "__func__",
+    staticmethod: "__func__",
+    classmethod: "__func__",
+    functools.partial: "func",
+    property: "fget",
+}
+C_CALLABLES = (
+    types.BuiltinFunctionType,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    types.MethodWrapperType,
+    types.GetSetDescriptorType,
+    types.MemberDescriptorType,
+    types.ClassMethodDescriptorType,
+)
+
+
+def _is_class(value) -> bool:
+    return type in _class_mro(_type(value))
+
+
+def _namespace(owner):
+    """The ``__dict__`` of a module or class, read without running any of its code."""
+    return _class_dict(owner) if _is_class(owner) else _module_dict(owner)
 
 
 def library_roots() -> tuple[str, ...]:
@@ -109,29 +143,28 @@ def library_roots() -> tuple[str, ...]:
 
 
 def _source_file(value):
-    """The file that defines ``value`` (a function, method, partial, class or instance), or None."""
+    """The file that defines ``value`` (a function, method, partial, class or instance), or None.
+
+    Looks only at exact types, so that nothing the notebook defined runs while it looks."""
     for _ in range(8):
-        for name in ("__func__", "func", "fget", "__wrapped__"):
-            inner = _getattr(value, name, None) if not _isinstance(value, type) else None
-            if inner is not None and inner is not value:
-                value = inner
-                break
+        kind = _type(value)
+        if kind in UNWRAP:
+            value = _getattr(value, UNWRAP[kind])
+        elif kind is types.FunctionType and "__wrapped__" in value.__dict__:
+            value = value.__dict__["__wrapped__"]
         else:
             break
-    code = _getattr(value, "__code__", None)
-    if _isinstance(code, types.CodeType):
-        return code.co_filename
-    if _isinstance(value, types.BuiltinFunctionType | types.WrapperDescriptorType):
+    kind = _type(value)
+    if kind is types.FunctionType:
+        return value.__code__.co_filename
+    if kind in C_CALLABLES:
         return "<built-in>"
-    if _isinstance(
-        value, types.MethodDescriptorType | types.MethodWrapperType | types.GetSetDescriptorType
-    ):
-        return "<built-in>"
-    owner = value if _isinstance(value, type) else _type(value)
-    module = sys.modules.get(_getattr(owner, "__module__", None) or "")
-    if _getattr(module, "__name__", None) in sys.builtin_module_names:  # C: _collections ...
-        return "<built-in>"
-    return _getattr(module, "__file__", None)
+    name = _class_module(value if _is_class(value) else kind)
+    module = sys.modules.get(name) if _type(name) is str else None
+    if module is not None and _module_dict(module).get("__name__") in sys.builtin_module_names:
+        return "<built-in>"  # a C module: _collections ...
+    path = _module_dict(module).get("__file__") if module is not None else None
+    return path if _type(path) is str else None
 
 
 def _protected_modules():
@@ -191,8 +224,9 @@ class _Snapshot:
         for module_name, class_name in CLASSES:
             if module_name in modules:
                 owners[f"{module_name}.{class_name}"] = _getattr(modules[module_name], class_name)
+        self.kinds = {name: _type(owner) for name, owner in owners.items()}
         self.owners = {
-            name: (owner, {k: v for k, v in _vars(owner).items() if k not in VOLATILE})
+            name: (owner, {k: v for k, v in _namespace(owner).items() if k not in VOLATILE})
             for name, owner in owners.items()
         }
         self.functions = {
@@ -278,6 +312,9 @@ class _Snapshot:
                 found.append(f"IPython shell.displayhook.{name} replaced")
                 _setattr(shell.displayhook, name, value)
         for name, (obj, shadows, cls, methods) in state["carriers"].items():
+            if _type(obj) is not cls:  # first: nothing of a class put in its place may run
+                found.append(f"IPython {name}'s class replaced")
+                object.__setattr__(obj, "__class__", cls)
             now = self._instance_state(obj)
             for key in [k for k in now if shadows.get(k, self) is not now[k]]:
                 found.append(f"IPython {name}.{key} replaced")
@@ -285,14 +322,11 @@ class _Snapshot:
                     _setattr(obj, key, shadows[key])
                 else:
                     _delattr(obj, key)
-            if _type(obj) is not cls:
-                found.append(f"IPython {name}'s class replaced")
-                object.__setattr__(obj, "__class__", cls)
             self._restore_attributes(f"{cls.__module__}.{cls.__qualname__}", cls, methods, found)
 
     # -- modules, classes and functions ----------------------------------------------------------
     def _restore_attributes(self, name, owner, attributes, found):
-        current = _vars(owner)
+        current = _namespace(owner)
         for key, value in attributes.items():
             if current.get(key, self) is not value:
                 if key in VOLATILE or torch_wrapper(current.get(key), value):
@@ -305,9 +339,9 @@ class _Snapshot:
                         _setattr(owner, key, value)
                 except (AttributeError, TypeError):  # a C type: its dict cannot be written
                     pass
-        if _isinstance(owner, type):  # a new override of an inherited method: Tensor.__eq__
+        if _is_class(owner):  # a new override of an inherited method: Tensor.__eq__
             for key in [k for k in list(current) if k not in attributes and k not in VOLATILE]:
-                if any(key in _vars(base) for base in owner.__mro__[1:]):
+                if any(key in _class_dict(base) for base in _class_mro(owner)[1:]):
                     found.append(f"{name}.{key}")
                     try:
                         _delattr(owner, key)
@@ -332,23 +366,23 @@ class _Snapshot:
         suspects.update(type.__subclasses__(object))
         namespace = self.shell.user_ns if self.shell is not None else {}
         for value in list(namespace.values()):
-            for cls in (value, _type(value)) if _isinstance(value, type) else (_type(value),):
-                suspects.update(cls.__mro__)
+            for cls in (value, _type(value)) if _is_class(value) else (_type(value),):
+                suspects.update(_class_mro(cls))
         return suspects
 
     def _neutralise_fakes(self, found):
         """Delete comparisons that a class made in the notebook redefines (``__eq__`` that always
         says yes), so that a fake answer compares as what it claims to be."""
         for cls in self._suspects():
-            compared = issubclass(cls, self.compared)
-            names = _vars(cls).keys() & (COMPARISONS if compared else EQUALITY)
+            compared = any(base in self.compared for base in _class_mro(cls))
+            names = _class_dict(cls).keys() & (COMPARISONS if compared else EQUALITY)
             for key in sorted(names):
-                value = _vars(cls)[key]
+                value = _class_dict(cls)[key]
                 if cls in self.compared or self._library(value, cls):
                     continue
                 what = f"a subclass of {_nearest(cls, self.compared)}" if compared else "a class"
                 found.append(
-                    f"fake answer type {cls.__name__} ({what} that redefines {key} in the "
+                    f"fake answer type {_class_name(cls)} ({what} that redefines {key} in the "
                     "notebook): the redefinition was removed"
                 )
                 try:
@@ -364,12 +398,10 @@ class _Snapshot:
         if path and path.startswith("<") and path != "<built-in>" and owner is not None:
             if _dataclass_made(value):
                 return True
-            module = sys.modules.get(_getattr(owner, "__module__", None) or "")
-            path = (
-                _getattr(module, "__file__", None)
-                if module is not sys.modules["__main__"]
-                else None
-            )
+            name = _class_module(owner)
+            module = sys.modules.get(name) if _type(name) is str else None
+            notebook = module is None or module is sys.modules.get("__main__")
+            path = None if notebook else _module_dict(module).get("__file__")
         if path not in self.verdicts:
             self.verdicts[path] = path == "<built-in>" or (
                 bool(path) and os.path.realpath(path).startswith(self.roots)
@@ -410,6 +442,9 @@ class _Snapshot:
 
     def _restore_owners(self, found):
         for name, (owner, attributes) in self.owners.items():
+            if _type(owner) is not self.kinds[name]:  # a module given a class of the notebook's
+                found.append(f"{name}'s class replaced")
+                object.__setattr__(owner, "__class__", self.kinds[name])
             self._restore_attributes(name, owner, attributes, found)
 
     def restore(self) -> list[str]:
@@ -432,22 +467,22 @@ class _Snapshot:
 
 
 def _nearest(cls, compared) -> str:
-    base = next(b for b in cls.__mro__ if b in compared)
-    return f"{base.__module__}.{base.__qualname__}".removeprefix("builtins.")
+    base = next(b for b in _class_mro(cls) if b in compared)
+    return f"{_class_module(base)}.{_class_qualname(base)}".removeprefix("builtins.")
 
 
 def _dataclass_made(value) -> bool:
     """A method that ``dataclasses`` wrote (``__eq__`` comparing the fields): not a fake."""
-    code = _getattr(value, "__code__", None)
     return (
-        _isinstance(code, types.CodeType)
-        and code.co_filename == "<string>"
-        and _getattr(code, "co_qualname", "").startswith("__create_fn__.")
+        _type(value) is types.FunctionType
+        and value.__code__.co_filename == "<string>"
+        and value.__code__.co_qualname.startswith("__create_fn__.")
     )
 
 
 def _describe(value) -> str:
-    name = _getattr(value, "__qualname__", None) or _type(value).__qualname__
+    kind = _type(value)
+    name = value.__qualname__ if kind is types.FunctionType else _class_qualname(kind)
     return f"{name} ({_source_file(value) or '?'})"
 
 

@@ -8,6 +8,7 @@ import importlib
 import itertools
 import os
 import sys
+import types
 
 import nbformat
 import pytest
@@ -317,3 +318,20 @@ def test_feedback_redacts_every_output_line_that_shows_a_hidden_test():
     assert stream.text == f"k is fine\n{REDACTED}\n"
     assert result.data["text/plain"] == REDACTED
     assert "flipping twice" not in test.source and "assert flip(k) is not None" in test.source
+
+
+def test_the_guard_puts_back_a_module_whose_class_was_swapped_to_lie(guard):
+    class Lying(types.ModuleType):
+        def __getattribute__(self, name):
+            if name == "equal":
+                return lambda *args, **kwargs: True
+            return super().__getattribute__(name)
+
+    plain = type(torch)
+    torch.__class__ = Lying
+    try:
+        assert torch.equal(torch.zeros(1), torch.ones(1))
+        assert guard.restore() == ["torch's class replaced"]
+    finally:
+        torch.__class__ = plain
+    assert type(torch) is plain and not torch.equal(torch.zeros(1), torch.ones(1))
