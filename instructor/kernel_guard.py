@@ -13,30 +13,36 @@ cell runs. It records
 
 Before every test cell and after it, the grader asks the guard to **restore** all that: every
 rebound or deleted attribute is put back, every method added over an inherited one
-(``torch.Tensor.__eq__ = ...``) is removed, every hook a student installed is taken out, every
-comparison that a class made in the notebook overrides in a subclass of a type that tests compare
-(a ``torch.Tensor``, ``tuple`` or ``int`` whose ``__eq__``, ``allclose`` or ``__torch_function__``
-always says yes) is deleted, so that such a "fake answer" compares as what it claims to be. The
-grader also tells it which names the notebook's read-only cells defined (``own_work``, helpers);
-those are put back too. Each restore returns what it found, which the grader flags.
+(``torch.Tensor.__eq__ = ...``) is removed, every hook a student installed is taken out. Fake
+answers are defused: a class made in the notebook that redefines a comparison (a ``tuple``,
+``int`` or ``torch.Tensor`` subclass whose ``__eq__``, ``allclose`` or ``__torch_function__``
+always says yes, or any class whose ``__eq__`` does) loses that redefinition, so that its
+instances compare as what they are. We chose this over converting every result in every test
+cell (``tuple(result)``, ``torch.Tensor(result)``): one mechanism covers the dozens of asserts of
+the chapters, those still to be written, and comparisons that no conversion reaches
+(``torch.equal(fake, expected)`` dispatches to the fake's ``__torch_function__``). The grader also
+tells the guard which names the notebook's read-only cells defined (``own_work``, helpers); those
+are put back too. Each restore returns what it found, which the grader flags.
 
 Where the snapshot lives, and why there. Student code runs in this very interpreter and can reach
 any module global (``get_ipython().ex(...)`` runs code the static flags never read), so the
 snapshot is no module global: it lives only in the closure of an audit hook
 (``sys.addaudithook``), which Python cannot remove and which holds the only reference to it.
-Reaching a closure without a reference takes ``gc.get_referrers`` and the like, which the hook sees
-(audit events) and reports; adding a second audit hook, which would see the grader's requests, is
-refused once grading has started. The grader reaches the guard through the audit event ``course_guard``: once before the
-first cell (``start``: the guard hands the grader a random key, only once), then for each
-``restore`` with a fresh nonce; the answer carries an HMAC of the nonce and the findings under that
-key. So a student who replaces the guard or ``sys.audit`` can silence it or change its answer, but
-not without the grader noticing (a missing or forged answer): that is flagged and the points of
-the tests after it are withheld. A second, clean interpreter that imports the student's definitions
-would be stronger still, but the chapters' tests share live models, tensors and closures with the
-solution cells, which cannot cross a process boundary faithfully; that is why the guard stays in
-the kernel and is verified from the grader's side. What it cannot stop: code that rewrites the
-interpreter's memory (``ctypes``), or wraps every entry point to undo its tampering around each
-request; the static flags (instructor/tamper.py) report the means such code needs.
+Reaching a closure without a reference takes ``gc.get_referrers`` and the like, which the hook
+sees (audit events) and reports; adding a second audit hook, which would see the grader's
+requests, is refused once grading has started. The guard reads classes and modules through
+``type``'s own descriptors, so no code of the notebook's runs while it works. The grader reaches
+it through the audit event ``course_guard``: once before the first cell (``start``: the guard
+hands the grader a random key, only once), then for each ``restore`` with a fresh nonce; the
+answer carries an HMAC of the nonce and the findings under that key. So a student who replaces
+the guard or ``sys.audit`` can silence it or change its answer, but not without the grader
+noticing (a missing or forged answer): that is flagged and the points of the tests after it are
+withheld. A second, clean interpreter that imports the student's definitions would be stronger
+still, but the chapters' tests share live models, tensors and closures with the solution cells,
+which cannot cross a process boundary faithfully; that is why the guard stays in the kernel and
+is verified from the grader's side. What it cannot stop: code that rewrites the interpreter's
+memory (``ctypes``), or wraps every entry point to undo its tampering around each request; the
+static flags (instructor/tamper.py) report the means such code needs.
 
 Runs inside the student's kernel with no dependency on the ``instructor`` package.
 """
