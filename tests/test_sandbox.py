@@ -5,6 +5,12 @@ sandbox, two submissions at once: honest students beside students whose ``flip``
 an attack and then defines a correct ``flip``. An attack prints ``BLOCKED`` when the sandbox stops
 it and ``LEAK`` when it gets through. The honest ones are graded again without a sandbox, one at a
 time: same points. So is one attack, to show that it does get through when nothing stops it.
+
+The same batch holds the attacks on the checks themselves (``CATALOGUE``): fake answer types,
+input and AST transformers, ``set_custom_exc``, a display hook that drops errors, a poisoned,
+silenced, broken or forged kernel guard, a checking function rebound while a test runs, a
+redefined or rebound ``own_work``, the reference called in a thread or with the profiler off, and
+hidden tests printed from the caller's source. Each is blocked, or flagged with its points withheld.
 """
 
 import socket
