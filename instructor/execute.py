@@ -1,10 +1,14 @@
 """``GuardedExecute``: nbgrader's ``Execute`` with a sandboxed kernel, a guard and a deadline.
 
 - The kernel is started by ``SandboxKernelManager`` (instructor/sandbox.py).
-- Before every test cell and after the last cell, the kernel guard (instructor/kernel_guard.py)
-  puts back any checking function the student rebound (``torch.allclose = ...``), so that the
-  tests run against the originals; what it found goes into the notebook's metadata
-  (``course_grading.rebound``), which ``make autograde`` reports as a tamper flag.
+- Before any cell, the grader takes the kernel guard's key (instructor/kernel_guard.py). Before
+  and after every test cell (and after the last cell) the guard puts back any checking function,
+  IPython hook or helper the student changed and defuses fake answer types, so that the tests run
+  against the originals; what it found goes into the notebook's metadata
+  (``course_grading.rebound``), which ``make autograde`` reports as a tamper flag. Whatever changed
+  *while* a test cell ran, and every test after the guard's answer went missing or was forged,
+  gets a ``PointsWithheldForReview`` error in that test cell: zero points until the instructor
+  has looked.
 - A notebook-wide deadline: once a cell has timed out (an endless loop), every later cell shares
   a short grace budget (``grace_seconds``), so an endless loop that several cells call costs one
   cell timeout plus the grace, not one timeout per cell.
@@ -17,6 +21,7 @@
 """
 
 import ast
+import secrets
 import time
 
 from jupyter_core.utils import run_sync
@@ -25,12 +30,34 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from instructor.kernel_guard import EVENT, verify
 from instructor.sandbox import SandboxKernelManager
 
-GUARD_EXPRESSION = "__import__('_course_guard').restore()"
 METADATA = "course_grading"
 GUARD_SECONDS = 30
 DIED = "the kernel died while this cell ran (os._exit, a crash, or a memory or CPU limit)"
+#: How the guard's state reads once it has been silenced or its answer forged.
+TAMPERED = "tampered:"
+#: The error name that zeroes a test cell whose run was tampered with.
+WITHHELD = "PointsWithheldForReview"
+
+
+def helper_names(source: str) -> set[str]:
+    """Names a read-only cell defines for the tests: its functions, classes, imported modules
+    and what it imports from ``course_utils.provenance`` (``own_work``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython syntax (magics): nothing to protect
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import):
+            names.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "course_utils.provenance":
+            names.update(alias.asname or alias.name for alias in node.names)
+    return names
 
 
 def is_test(cell) -> bool:
@@ -84,6 +111,8 @@ class GuardedExecute(Execute):
             if is_test(cell):
                 cell.outputs = [error("DeadKernelError", f"not run: the kernel died in {died_in}")]
             return cell, resources
+        if index == 0:
+            self._start_guard()
         if is_test(cell):
             self._guard()
         try:
@@ -94,31 +123,86 @@ class GuardedExecute(Execute):
             return cell, resources
         if is_test(cell):
             stderr_as_stdout(cell)
-        if index == len(self.nb.cells) - 1:
-            self._guard()
+        self._after_cell(cell, index)
         return cell, resources
 
-    def _guard(self):
-        """Restore the checking functions in the kernel; record which ones had been rebound."""
+    # -- the kernel guard (instructor/kernel_guard.py) -------------------------------------------
+    def _start_guard(self):
+        """Before any cell runs: take the guard's key, which it hands out only once."""
+        self._guard_key = None
+        answer = self._ask_guard("start")
+        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], str):
+            self._guard_key = answer[0]
+        elif self._report["guard"] == "ok":
+            self._report["guard"] = f"did not start: {answer!r}"[:200]
+
+    def _after_cell(self, cell, index):
+        """After a test cell: what changed while it ran costs its points, pending review. After a
+        read-only cell: the names it defined are the notebook's helpers, restored like the rest."""
+        if is_test(cell):
+            self._guard(tested=cell)
+        elif cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("locked"):
+            names = helper_names(cell.source)
+            if names and self._report["guard"] == "ok":
+                self._ask_guard("protect", sorted(names))
+        if index == len(self.nb.cells) - 1 and not is_test(cell):
+            self._guard()
+
+    def _guard(self, tested=None):
+        """Restore the checking functions in the kernel; record what had been changed.
+
+        ``tested``: the test cell that has just run; if anything had been changed while it ran,
+        or the guard's answer is missing or forged, its points are withheld for review."""
+        if self._report["guard"].startswith(TAMPERED):
+            self._withhold(tested, self._report["guard"])
         if self._report["guard"] != "ok":
             return
+        nonce = secrets.token_hex(16)
+        answer = self._ask_guard("restore", nonce)
+        if self._report["guard"].startswith(TAMPERED):  # the request itself was made to fail
+            self._withhold(tested, self._report["guard"])
+        if self._report["guard"] != "ok":  # or a dead kernel, no reply: the cells report it
+            return
+        key = getattr(self, "_guard_key", None)
+        findings = verify(key, nonce, answer) if key else None
+        if findings is None:
+            self._report["guard"] = f"{TAMPERED} its answer was missing or forged: {answer!r}"[:300]
+            self._withhold(tested, self._report["guard"])
+            return
+        self._report["rebound"] += findings
+        if findings:
+            self._withhold(tested, "; ".join(findings))
+
+    def _ask_guard(self, request, *args):
+        """Send ``request`` to the guard (an audit event); its answer, or None if it failed."""
+        expression = (
+            f"(lambda box: (__import__('sys').audit({EVENT!r}, {request!r}, "
+            f"*{list(args)!r}, box), box)[1])([])"
+        )
         try:
             msg_id = self.kc.execute(
-                "", silent=True, store_history=False, user_expressions={"x": GUARD_EXPRESSION}
+                "", silent=True, store_history=False, user_expressions={"x": expression}
             )
             reply = run_sync(self.async_wait_for_reply)(msg_id)
             result = reply["content"]["user_expressions"]["x"]
         except Exception as error:  # a dead kernel, no reply: the cells report it themselves
             self._report["guard"] = f"could not run: {type(error).__name__} {error}"[:200]
-            return
+            return None
         if result.get("status") != "ok":
-            self._report["guard"] = f"broken: {result.get('ename')} {result.get('evalue')}"[:200]
-            return
+            self._report["guard"] = f"{TAMPERED} {result.get('ename')} {result.get('evalue')}"[:200]
+            return None
         text = result["data"]["text/plain"]
         try:
-            self._report["rebound"] += list(ast.literal_eval(text))
+            return ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            self._report["guard"] = f"unexpected answer {text[:100]!r}"
+            return text[:100]
+
+    def _withhold(self, cell, why):
+        """Zero the test ``cell`` with an error saying why; the instructor decides on review."""
+        if cell is None or any(o.get("ename") == WITHHELD for o in cell.get("outputs", [])):
+            return
+        cell.outputs.append(error(WITHHELD, f"points withheld for review: {why}"[:500]))
+        self._report["withheld"] = [*self._report.get("withheld", []), cell_name(cell, "?")]
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)

@@ -7,9 +7,14 @@ its visible lines, its points and its outputs, but its hidden region becomes one
 error in a test cell shows only its type and message (a traceback quotes the lines around the
 failure, hidden or not).
 
+A student's code can print what the tests are (``inspect`` reading the calling test cell): so
+``HideTests`` also redacts, in every output, each line that shows a line of a hidden test.
+
 ``leaks(course_root, chapters)`` reads every file in ``release/`` and ``feedback/`` for a line of
 a solution, hidden test or model answer (release) or of a hidden test (feedback, where a student's
-own solution may well match the instructor's).
+own solution may well match the instructor's). ``make autograde`` runs ``check_feedback`` on each
+student's feedback as it is written: redactions become a tamper flag, and a file that still shows
+a hidden test is deleted and flagged.
 """
 
 import html
@@ -23,14 +28,17 @@ from instructor.release import HIDDEN, MARKERS, nbgrader, secret_lines
 
 HIDDEN_REGION = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*\n?", re.S)
 PLACEHOLDER = "# (hidden tests: their results are below, their code is not shown)\n"
+REDACTED = "[removed from this feedback: it showed a line of a hidden test]"
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 TAGS = re.compile(r"<[^>]+>")
 
 
 class HideTests(NbGraderPreprocessor):
-    """In test cells: hidden tests replaced by a comment, error tracebacks by their message."""
+    """In test cells: hidden tests replaced by a comment, error tracebacks by their message. In
+    every output: each line that shows a hidden test (a student's code printed it) redacted."""
 
     def preprocess(self, nb, resources):
+        redact(nb, hidden_test_lines(nb))
         for cell in nb.cells:
             meta = nbgrader(cell)
             if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
@@ -40,6 +48,37 @@ class HideTests(NbGraderPreprocessor):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
         return nb, resources
+
+
+def _redact_text(text: str, secrets: set[str]) -> tuple[str, int]:
+    lines, count = text.splitlines(keepends=True), 0
+    for index, line in enumerate(lines):
+        if any(secret in line for secret in secrets) or any(m in line for m in HIDDEN_MARKERS):
+            lines[index] = REDACTED + ("\n" if line.endswith("\n") else "")
+            count += 1
+    return "".join(lines), count
+
+
+def redact(notebook, secrets: set[str]) -> int:
+    """Replace, in every output of ``notebook``, each line showing a line of ``secrets`` (or a
+    hidden-test marker) by ``REDACTED``; how many lines were replaced."""
+    count = 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            fields = [(output, "text"), (output, "evalue")]
+            fields += [(output.get("data", {}), kind) for kind in output.get("data", {})]
+            for owner, key in fields:
+                value = owner.get(key)
+                if isinstance(value, list):  # nbformat's multi-line strings
+                    value = "".join(value)
+                if isinstance(value, str):
+                    owner[key], found = _redact_text(value, secrets)
+                    count += found
+            if output.get("traceback"):
+                traceback = "\n".join(output["traceback"])
+                text, found = _redact_text(traceback, secrets)
+                output["traceback"], count = text.split("\n"), count + found
+    return count
 
 
 def hidden_test_lines(notebook) -> set[str]:
@@ -67,8 +106,9 @@ def text_lines(path: Path) -> set[str]:
     return {line.strip() for line in text.splitlines()}
 
 
-def leaks(course_root: Path, chapters) -> list[str]:
-    """``"<file>: <what>"`` for every secret line or marker in ``release/`` or ``feedback/``."""
+def leaks(course_root: Path, chapters, student: str = "*") -> list[str]:
+    """``"<file>: <what>"`` for every secret line or marker in ``release/`` or ``feedback/``
+    (only ``student``'s feedback if given)."""
     found = []
     for chapter in chapters:
         source = nbformat.read(chapter.path, as_version=4)
@@ -80,7 +120,9 @@ def leaks(course_root: Path, chapters) -> list[str]:
             base = course_root / folder
             paths = base.glob(f"{chapter.assignment}/**/*") if folder == "release" else []
             if folder == "feedback":
-                paths = base.glob(f"*/{chapter.assignment}/**/*")
+                paths = base.glob(f"{student}/{chapter.assignment}/**/*")
+            elif student != "*":
+                continue
             for path in sorted(p for p in paths if p.is_file()):
                 seen = text_lines(path)
                 markers = [m for m in marks if any(m in line for line in seen)]
@@ -88,3 +130,24 @@ def leaks(course_root: Path, chapters) -> list[str]:
                 found += [f"{where}: marker {m!r}" for m in markers]
                 found += [f"{where}: {line!r}" for line in sorted(seen & lines)]
     return found
+
+
+def check_feedback(course_root: Path, chapter, student: str) -> list[str]:
+    """Tamper flags for ``student``'s feedback: lines redacted because the student's code showed
+    hidden tests, and any file that still shows one (deleted: never handed out as is)."""
+    flags = []
+    folder = course_root / "feedback" / student / chapter.assignment
+    redacted = [p for p in sorted(folder.glob("**/*.html")) if REDACTED in p.read_text()]
+    if redacted:
+        flags.append(
+            "the feedback showed lines of hidden tests (the student's code printed them): "
+            "redacted in " + ", ".join(p.name for p in redacted)
+        )
+    leaked = leaks(course_root, [chapter], student)
+    for path in sorted({course_root / line.split(": ")[0] for line in leaked}):
+        path.unlink(missing_ok=True)
+    if leaked:
+        flags.append(
+            "feedback deleted, not handed out: it still showed hidden tests: " + "; ".join(leaked)
+        )
+    return flags

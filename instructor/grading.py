@@ -30,6 +30,7 @@ from instructor import report as class_report
 from instructor import tamper
 from instructor.course import ROOT, Chapter
 from instructor.execute import METADATA, cell_name
+from instructor.feedback import check_feedback
 from instructor.preprocessors import RestoreCells
 from instructor.release import nbgrader_api, sha256
 from instructor.sandbox import check_sandbox
@@ -204,6 +205,7 @@ def grade_one(student: str) -> Result:
         if not feedback["success"]:
             log.write(feedback.get("error") or "")
             result.problems.append("no feedback: " + last_line(feedback.get("error", "")))
+        result.flags += check_feedback(root, chapter, student)
         with Gradebook(api.coursedir.db_url) as gradebook:
             try:
                 result.points, result.max_points = scores(gradebook, chapter, student)

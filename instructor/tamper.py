@@ -9,8 +9,12 @@ It flags code that
   ``vars(t)[...] = ...``, names imported from them such as ``from torch import testing``);
 - patches or mocks (``unittest.mock``, ``mock``, ``monkeypatch``, ``patch(...)``);
 - reaches into the import machinery or the interpreter (``sys.modules``, ``sys.meta_path``,
-  ``importlib``, ``__import__``, ``__builtins__``, ``sys.settrace``/``setprofile``, ``gc``,
-  ``inspect``, ``ctypes``, the kernel guard ``_course_guard``);
+  ``importlib``, ``__import__``, ``__builtins__``, ``sys.settrace``/``setprofile``/``audit``,
+  ``gc``, ``inspect``, ``linecache``, frames and closures, ``ctypes``, the kernel guard
+  ``_course_guard``) or into the kernel that runs the tests (``get_ipython()``: its input and AST
+  transformers, exception handlers, display hooks and ``ex``);
+- defines a class that redefines how it compares (``__eq__``, ``__bool__``,
+  ``__torch_function__``...): a fake answer that equals whatever a test expects;
 - runs code built from strings (``exec``, ``eval``, ``compile``), or shell commands and magics;
 - opens paths outside its folder (an absolute path, ``~`` or ``..`` in a string it passes);
 - opens network connections or processes (``socket``, ``subprocess``, ``os.system``...).
@@ -37,8 +41,16 @@ DEFAULT_ALIASES = {
 }
 MOCKING = {"mock", "unittest.mock", "pytest", "_pytest"}
 MACHINERY = {"importlib", "gc", "inspect", "ctypes", "_course_guard", "imp", "pkgutil"}
+MACHINERY |= {"linecache", "_thread"}
 PROCESSES = {"socket", "subprocess", "multiprocessing", "http", "urllib", "requests", "pty"}
 SYS_HOOKS = {"modules", "meta_path", "path_hooks", "settrace", "setprofile", "addaudithook"}
+SYS_HOOKS |= {"audit", "_getframe", "_current_frames", "displayhook", "excepthook"}
+#: Attributes that reach a function's or a frame's insides (the guard's memory, a caller's code).
+INTERNALS = {"__dict__", "__globals__", "__code__", "__subclasses__", "__closure__"}
+INTERNALS |= {"f_back", "f_globals", "f_locals", "f_code", "tb_frame", "gi_frame"}
+#: Methods that make any object compare as whatever a test expects (a fake answer).
+COMPARISON_HOOKS = {"__eq__", "__ne__", "__bool__", "__torch_function__", "__torch_dispatch__"}
+COMPARISON_HOOKS |= {"__instancecheck__", "__array_ufunc__", "__array_function__"}
 OS_ESCAPES = {"system", "popen", "fork", "forkpty", "execv", "execve", "execl", "spawnv", "kill"}
 DYNAMIC = {"exec", "eval", "compile", "__import__"}
 
@@ -90,6 +102,7 @@ class Finder(ast.NodeVisitor):
 
     def __init__(self):
         self.aliases = dict(DEFAULT_ALIASES)
+        self.sys_names = {"sys"}  # import sys as s
         self.found = []
         self.cell = "?"
 
@@ -102,6 +115,8 @@ class Finder(ast.NodeVisitor):
         for alias in node.names:
             self.check_module(alias.name)
             top = alias.name.split(".")[0]
+            if alias.name == "sys":
+                self.sys_names.add(alias.asname or "sys")
             if top in PROTECTED:
                 self.aliases[alias.asname or top] = top
         self.generic_visit(node)
@@ -163,15 +178,28 @@ class Finder(ast.NodeVisitor):
     def visit_Name(self, node):
         if node.id in ("__builtins__", "_course_guard", "monkeypatch"):
             self.flag(f"uses {node.id}")
+        if node.id == "get_ipython":
+            self.flag("uses get_ipython() (the kernel that runs the tests: its hooks, exec)")
+        self.generic_visit(node)
+
+    def visit_ClassDef(self, node):
+        for item in node.body:
+            names = []
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                names = [item.name]
+            elif isinstance(item, ast.Assign):
+                names = [t.id for t in item.targets if isinstance(t, ast.Name)]
+            for name in sorted(set(names) & COMPARISON_HOOKS):
+                self.flag(f"class {node.name} redefines {name} (a fake answer compares as asked)")
         self.generic_visit(node)
 
     def visit_Attribute(self, node):
         if isinstance(node.value, ast.Name):
-            if node.value.id == "sys" and node.attr in SYS_HOOKS:
+            if node.value.id in self.sys_names and node.attr in SYS_HOOKS:
                 self.flag(f"uses sys.{node.attr} (the import machinery or interpreter hooks)")
             if node.value.id == "os" and node.attr in OS_ESCAPES:
                 self.flag(f"uses os.{node.attr} (runs processes)")
-        if node.attr in ("__dict__", "__globals__", "__code__", "__subclasses__"):
+        if node.attr in INTERNALS:
             self.flag(f"uses {dotted(node)} (interpreter internals)")
         self.generic_visit(node)
 

@@ -1,6 +1,9 @@
 """course_utils.provenance: own work passes; every way of borrowing the reference is caught."""
 
+import _thread
+import queue
 import sys
+import threading
 
 import pytest
 import torch
@@ -65,6 +68,75 @@ def test_switching_the_profiler_off_is_caught():
     with pytest.raises(AssertionError, match="switched off"):
         own_work(sneaky)
     assert sys.getprofile() is None
+
+
+def reference_sample():
+    return small_vae().sample(torch.zeros(1, 2), torch.zeros(1, 2))
+
+
+def test_switching_the_profiler_off_and_on_again_under_an_alias_is_caught():
+    def sneaky():
+        import sys as interpreter
+
+        watching = interpreter.getprofile()
+        interpreter.setprofile(None)
+        result = reference_sample()
+        interpreter.setprofile(watching)
+        return result
+
+    with pytest.raises(AssertionError, match="switched off or replaced the grader's profiler"):
+        own_work(sneaky)
+
+
+def test_the_reference_called_in_another_thread_is_caught():
+    def in_a_thread():
+        results = []
+        worker = threading.Thread(target=lambda: results.append(reference_sample()))
+        worker.start()
+        worker.join()
+        return results[0]
+
+    with pytest.raises(AssertionError, match=r"reference course_utils\.models\.VariationalAuto"):
+        own_work(in_a_thread)
+
+
+def test_the_reference_called_in_a_low_level_thread_is_caught():
+    def low_level():
+        done = threading.Event()
+        _thread.start_new_thread(lambda: (reference_sample(), done.set()), ())
+        done.wait(30)
+
+    with pytest.raises(AssertionError, match=r"reference course_utils\.models\.VariationalAuto"):
+        own_work(low_level)
+
+
+def test_work_left_to_a_thread_started_before_the_call_is_caught():
+    jobs, results = queue.Queue(), queue.Queue()
+
+    def worker():  # started earlier, in the notebook: the profiler never reaches it
+        while (job := jobs.get()) is not None:
+            results.put(job())
+
+    thread = threading.Thread(target=worker, name="notebook-worker", daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(AssertionError, match=r"cannot watch \(notebook-worker\)"):
+            own_work(lambda: jobs.put(reference_sample) or results.get(timeout=30))
+    finally:
+        jobs.put(None)
+        thread.join(30)
+
+
+def test_own_work_in_a_thread_passes():
+    def threaded():
+        results = []
+        worker = threading.Thread(target=lambda: results.append(torch.ones(2) * 3))
+        worker.start()
+        worker.join()
+        return results[0]
+
+    assert torch.equal(own_work(threaded), torch.full((2,), 3.0))
+    assert sys.getprofile() is None and threading.getprofile() is None
 
 
 def test_borrowed_parts_are_found_wherever_they_were_built():

@@ -5,6 +5,12 @@ sandbox, two submissions at once: honest students beside students whose ``flip``
 an attack and then defines a correct ``flip``. An attack prints ``BLOCKED`` when the sandbox stops
 it and ``LEAK`` when it gets through. The honest ones are graded again without a sandbox, one at a
 time: same points. So is one attack, to show that it does get through when nothing stops it.
+
+The same batch holds the attacks on the checks themselves (``CATALOGUE``): fake answer types,
+input and AST transformers, ``set_custom_exc``, a display hook that drops errors, a poisoned,
+silenced, broken or forged kernel guard, a checking function rebound while a test runs, a
+redefined or rebound ``own_work``, the reference called in a thread or with the profiler off, and
+hidden tests printed from the caller's source. Each is blocked, or flagged with its points withheld.
 """
 
 import socket
@@ -52,6 +58,187 @@ t.equal = lambda *args, **kwargs: True
 def flip(kernel):
     return kernel
 """
+
+# The attacks on the checks themselves: each replaces the two solution cells (output_size, flip).
+OUT = "def output_size(n, kernel, stride=1, padding=0):\n    return (n + 2 * padding - kernel) // stride + 1\n"
+OUT_WRONG = "def output_size(n, kernel, stride=1, padding=0):\n    return 0\n"
+FLIP_WRONG = "def flip(kernel):\n    return kernel\n"
+BORROW = """\
+from course_utils.layers import conv_output_size
+def output_size(n, kernel, stride=1, padding=0):
+    return conv_output_size(n, kernel, stride, padding)
+"""
+FAKE_INT = """\
+class Yes(int):
+    def __eq__(self, other):
+        return True
+    __hash__ = int.__hash__
+def output_size(n, kernel, stride=1, padding=0):
+    return Yes(0)
+"""
+FAKE_TUPLE = """\
+class Yes(tuple):
+    def __eq__(self, other):
+        return True
+    __hash__ = tuple.__hash__
+def output_size(n, kernel, stride=1, padding=0):
+    return Yes()
+"""
+FAKE_TENSOR = """\
+class Yes(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.equal, torch.allclose):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+def flip(kernel):
+    return kernel.as_subclass(Yes)
+"""
+INPUT_TRANSFORMER = """\
+def no_asserts(lines):
+    return [line.replace("assert ", "pass  # ") for line in lines]
+get_ipython().input_transformers_cleanup.append(no_asserts)
+"""
+AST_TRANSFORMER = """\
+import ast
+class NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+get_ipython().ast_transformers.append(NoAsserts())
+"""
+CUSTOM_EXC = """\
+get_ipython().set_custom_exc((AssertionError,), lambda shell, kind, value, tb, tb_offset=None: [])
+"""
+DISPLAY_HOOK = """\
+shell = get_ipython()
+real = shell.displayhook
+class Drop:  # sends everything but errors
+    def send(self, stream, kind, *args, **kwargs):
+        if kind != "error":
+            return real.session.send(stream, kind, *args, **kwargs)
+class Quiet:
+    session = Drop()
+    def __getattr__(self, name):
+        return getattr(real, name)
+shell.displayhook = Quiet()
+"""
+POISON = """\
+get_ipython().ex("import _course_guard as g; g._ORIGINAL = {}; g.restore = lambda *a: []")
+torch.equal = lambda *args, **kwargs: True
+"""
+SILENCE = """\
+import sys
+sys.audit = lambda *args: None
+torch.equal = lambda *args, **kwargs: True
+"""
+BREAK = """\
+import sys
+def audit(*args):
+    raise RuntimeError("no guard today")
+sys.audit = audit
+torch.equal = lambda *args, **kwargs: True
+"""
+FORGE = """\
+import sys
+real_audit = sys.audit
+def audit(event, *args):
+    if event == "course_guard" and args[0] == "restore":
+        args[-1].extend([[], "0" * 64])
+    else:
+        real_audit(event, *args)
+sys.audit = audit
+torch.equal = lambda *args, **kwargs: True
+"""
+REBIND_IN_TEST = """\
+def output_size(n, kernel, stride=1, padding=0):
+    torch.equal = lambda *args, **kwargs: True  # while the test runs, after the guard's check
+    return (n + 2 * padding - kernel) // stride + 1
+"""
+OWN_WORK_GLOBAL = """\
+def own_work(function, *args, **kwargs):
+    return function(*args, **kwargs)
+"""
+OWN_WORK_MODULE = """\
+import course_utils.provenance
+module = course_utils.provenance
+module.own_work = lambda function, *args, **kwargs: function(*args, **kwargs)
+own_work.__code__ = module.own_work.__code__
+"""
+THREAD = """\
+import threading
+from course_utils.layers import conv_output_size
+def output_size(n, kernel, stride=1, padding=0):
+    results = []
+    worker = threading.Thread(target=lambda: results.append(conv_output_size(n, kernel, stride, padding)))
+    worker.start()
+    worker.join()
+    return results[0]
+"""
+PROFILER_OFF = """\
+import sys as interpreter
+from course_utils.layers import conv_output_size
+def output_size(n, kernel, stride=1, padding=0):
+    watching = interpreter.getprofile()
+    interpreter.setprofile(None)
+    size = conv_output_size(n, kernel, stride, padding)
+    interpreter.setprofile(watching)
+    return size
+"""
+INSPECT_LEAK = """\
+import linecache
+import sys
+def flip(kernel):
+    print("".join(linecache.getlines(sys._getframe(1).f_code.co_filename)))
+    return torch.flip(kernel, dims=(-2, -1))
+"""
+
+WITHHELD = "PointsWithheldForReview"
+#: student: (output_size cell, flip cell, points of the two test cells, flags that must be raised).
+CATALOGUE = {
+    "fake-int": (FAKE_INT, FLIP, (0, 3), ["fake answer type Yes (a subclass of int"]),
+    "fake-tuple": (FAKE_TUPLE, FLIP, (0, 3), ["fake answer type Yes (a subclass of tuple"]),
+    "fake-tensor": (
+        OUT,
+        FAKE_TENSOR,
+        (2, 0),
+        ["of torch.Tensor that redefines __torch_function__"],
+    ),
+    "input-transformer": (
+        OUT_WRONG + INPUT_TRANSFORMER,
+        FLIP_WRONG,
+        (0, 0),
+        ["IPython input_transformers_cleanup: no_asserts", "uses get_ipython()"],
+    ),
+    "ast-transformer": (OUT_WRONG + AST_TRANSFORMER, FLIP_WRONG, (0, 0), ["ast_transformers"]),
+    "custom-exc": (OUT_WRONG + CUSTOM_EXC, FLIP_WRONG, (0, 0), ["IPython shell.CustomTB"]),
+    "display-hook": (OUT_WRONG + DISPLAY_HOOK, FLIP_WRONG, (0, 0), ["shell.displayhook replaced"]),
+    "poison-guard": (OUT + POISON, FLIP_WRONG, (2, 0), ["restored for the tests): torch.equal"]),
+    "silence-guard": (OUT + SILENCE, FLIP_WRONG, (0, 0), ["kernel guard tampered"]),
+    "forge-guard": (OUT + FORGE, FLIP_WRONG, (0, 0), ["kernel guard tampered: its answer"]),
+    "break-guard": (OUT + BREAK, FLIP_WRONG, (0, 0), ["kernel guard tampered: RuntimeError"]),
+    "rebind-in-test": (REBIND_IN_TEST, FLIP_WRONG, (0, 0), ["torch.equal"]),
+    "own-work-global": (BORROW + OWN_WORK_GLOBAL, FLIP, (0, 3), ["read-only own_work redefined"]),
+    "own-work-module": (
+        BORROW + OWN_WORK_MODULE,
+        FLIP,
+        (0, 3),
+        ["course_utils.provenance.own_work, ", "own_work's code or defaults"],
+    ),
+    "thread": (THREAD, FLIP, (0, 3), []),
+    "profiler-off": (PROFILER_OFF, FLIP, (0, 3), ["uses sys.setprofile"]),
+    "inspect-leak": (OUT, INSPECT_LEAK, (2, 3), ["feedback showed lines of hidden tests"]),
+}
+#: What a student is told when their attack was blocked by provenance instead of flagged.
+BLOCKED_BY = {
+    "thread": "runs the course's reference course_utils.layers.conv_output_size",
+    "profiler-off": "switched off or replaced the grader's profiler",
+    "own-work-global": "runs the course's reference course_utils.layers.conv_output_size",
+    "own-work-module": "runs the course's reference course_utils.layers.conv_output_size",
+    "rebind-in-test": WITHHELD,
+    "silence-guard": WITHHELD,
+    "forge-guard": WITHHELD,
+    "break-guard": WITHHELD,
+}
 
 
 #: Which submission makes which attacks: the file attacks share one, to keep the batch small.
@@ -121,6 +308,8 @@ def hostile(tmp_path_factory, listener):
     }
     hostile["fork-bomb"] = edit(full, "ch0-flip", FORK_BOMB + FLIP)
     hostile["rebind"] = edit(full, "ch0-flip", CHEAT)
+    for student, (output_size, flip, _, _) in CATALOGUE.items():
+        hostile[student] = edit(edit(full, "ch0-output-size", output_size), "ch0-flip", flip)
     for student, notebook in {**honest, **hostile}.items():
         submit(root, FIXTURE, student, notebook)
     (root / "grades").mkdir()
@@ -177,6 +366,28 @@ def test_rebinding_a_checking_function_does_not_fool_the_tests(hostile):
         result.problems
     )
     assert any("turn the kernel by 180 degrees" in p for p in result.problems)
+
+
+@pytest.mark.parametrize("student", list(CATALOGUE))
+def test_each_attack_on_the_checks_is_blocked_or_flagged_with_its_points_withheld(hostile, student):
+    result = hostile[3][student]
+    output_size, flip = CATALOGUE[student][2]
+    assert result.points == {"ch0-output-size-tests": output_size, "ch0-flip-tests": flip}, (
+        result.problems,
+        result.flags,
+    )
+    for flag in CATALOGUE[student][3]:
+        assert any(flag in f for f in result.flags), result.flags
+    if student in BLOCKED_BY:
+        assert any(BLOCKED_BY[student] in p for p in result.problems), result.problems
+
+
+def test_hidden_tests_printed_by_a_student_never_reach_their_feedback(hostile):
+    root = hostile[0]
+    page = (root / "feedback" / "inspect-leak" / "ch0" / "00_exercise.html").read_text()
+    assert "removed from this feedback: it showed a line of a hidden test" in page
+    assert "flipping twice gives the kernel back" not in page
+    assert leaks(root, [FIXTURE]) == []
 
 
 @pytest.mark.parametrize("student", list(EXPECTED))
