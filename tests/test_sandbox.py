@@ -372,7 +372,8 @@ def test_rebinding_a_checking_function_does_not_fool_the_tests(hostile):
 def test_each_attack_on_the_checks_is_blocked_or_flagged_with_its_points_withheld(hostile, student):
     result = hostile[3][student]
     output_size, flip = CATALOGUE[student][2]
-    assert result.points == {"ch0-output-size-tests": output_size, "ch0-flip-tests": flip}, (
+    expected = {"ch0-output-size-tests": output_size, "ch0-flip-tests": flip, "ch0-think": 0}
+    assert result.points == expected, (
         result.problems,
         result.flags,
     )
