@@ -294,19 +294,9 @@ class _Snapshot:
             if _getattr(shell, name, None) is not value:
                 found.append(f"IPython shell.{name} replaced")
                 _setattr(shell, name, value)
-        for name, saved in state["lists"].items():
-            current = _getattr(shell, name)
-            extra = [f for f in current if f not in saved]
-            if extra or len(current) != len(saved):
-                found += [f"IPython {name}: {_describe(f)} added" for f in extra]
-                current[:] = saved
+        found += _restore_lists(shell, state["lists"], lambda name: f"{name}:")
         manager = shell.input_transformer_manager
-        for name, saved in state["manager"].items():
-            current = _getattr(manager, name)
-            extra = [f for f in current if f not in saved]
-            if extra or len(current) != len(saved):
-                found += [f"IPython input transformer {_describe(f)} added" for f in extra]
-                current[:] = saved
+        found += _restore_lists(manager, state["manager"], lambda name: "input transformer")
         for event, callbacks in shell.events.callbacks.items():
             saved = state["events"].get(event, [])
             for callback in [c for c in callbacks if c not in saved]:
@@ -484,6 +474,19 @@ def _dataclass_made(value) -> bool:
         and value.__code__.co_filename == "<string>"
         and value.__code__.co_qualname.startswith("__create_fn__.")
     )
+
+
+def _restore_lists(owner, saved_lists: dict, kind) -> list[str]:
+    """Put each list attribute of ``owner`` back as it was saved; one finding per added item,
+    named ``kind(attribute)``."""
+    found = []
+    for name, saved in saved_lists.items():
+        current = _getattr(owner, name)
+        extra = [f for f in current if f not in saved]
+        if extra or len(current) != len(saved):
+            found += [f"IPython {kind(name)} {_describe(f)} added" for f in extra]
+            current[:] = saved
+    return found
 
 
 def _describe(value) -> str:
