@@ -16,12 +16,8 @@ from nbgrader.preprocessors import Execute, OverwriteCells  # noqa: E402
 from instructor.course import SOURCE_DIRECTORY  # noqa: E402
 from instructor.execute import GuardedExecute  # noqa: E402
 from instructor.feedback import HideTests  # noqa: E402
-from instructor.preprocessors import (  # noqa: E402
-    CourseSetupCell,
-    LockTeachingCells,
-    RestoreCells,
-    WrittenAnswers,
-)
+from instructor.preprocessors import CourseSetupCell, LockTeachingCells, WrittenAnswers  # noqa: E402
+from instructor.restore import RestoreCells  # noqa: E402
 
 c = get_config()  # noqa: F821
 
@@ -42,8 +38,9 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Autograding: every deleted read-only cell comes back from the gradebook, test cells to be graded
-# (RestoreCells: nbgrader's OverwriteCells, which restores edited read-only cells but of the deleted
-# ones only test cells, extended to every read-only cell and re-inserted more sturdily).
+# (RestoreCells, instructor/restore.py: nbgrader's OverwriteCells, which restores edited read-only
+# cells but of the deleted ones only test cells, extended to every read-only cell and re-inserted
+# more sturdily).
 # A cell may run for 60 s instead of nbgrader's 30: in fast mode the slowest cell (a short training
 # run) takes seconds, so 60 s leaves room for a busy machine while still bounding an endless loop.
 c.RestoreCells.add_missing_cells = True

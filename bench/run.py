@@ -119,21 +119,15 @@ def solved_course(folder: Path, chapter, submissions: int) -> Path:
     import nbformat
 
     from instructor import release
+    from instructor.cells import RELEASE, SUBMITTED, answered, chapter_notebook
 
-    answers = {
-        c.metadata.get("nbgrader", {}).get("grade_id"): c.source
-        for c in nbformat.read(chapter.path, 4).cells
-    }
     release.release([chapter], folder, ref="bench")
-    student = nbformat.read(folder / "release" / chapter.assignment / chapter.path.name, 4)
-    for cell in student.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            cell.source = answers[meta["grade_id"]]
+    student = nbformat.read(chapter_notebook(folder, RELEASE, chapter), 4)
+    solution = answered(student, nbformat.read(chapter.path, 4))
     for index in range(submissions):
-        submitted = folder / "submitted" / f"student{index:03d}" / chapter.assignment
-        submitted.mkdir(parents=True)
-        nbformat.write(student, submitted / chapter.path.name)
+        path = chapter_notebook(folder, SUBMITTED, chapter, f"student{index:03d}")
+        path.parent.mkdir(parents=True)
+        nbformat.write(solution, path)
     return folder
 
 

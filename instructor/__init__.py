@@ -1,4 +1,4 @@
-"""Instructor tools: the student release, its check, autograding, and the site without solutions.
+"""Instructor tools: the student release, its check, autograding, and the class report.
 
 Students never need this package; ``course_utils`` is theirs. Run it from the repository root,
 through the Makefile (``make release``, ``make release-check``, ``make autograde CHAPTER=1``) or

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
             return 2
         return 0 if all(r.graded for r in results) else 1
     if args.command == "merge":
-        count = grading.merge(args.csv, args.out)
+        count = results.merge(args.csv, args.out)
         print(f"{count} students' grades written to {args.out}")
     if args.command == "report":
         chapter = course.find_chapter(args.chapter)

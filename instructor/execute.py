@@ -30,6 +30,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from instructor.cells import cell_name, is_locked, is_test
 from instructor.kernel_guard import EVENT, verify
 from instructor.sandbox import SandboxKernelManager
 
@@ -58,16 +59,6 @@ def helper_names(source: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module == "course_utils.provenance":
             names.update(alias.asname or alias.name for alias in node.names)
     return names
-
-
-def is_test(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
-
-
-def cell_name(cell, index: int) -> str:
-    """A cell's nbgrader id, or its position for a cell without one."""
-    return cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
 
 
 def error(ename: str, evalue: str):
@@ -141,7 +132,7 @@ class GuardedExecute(Execute):
         read-only cell: the names it defined are the notebook's helpers, restored like the rest."""
         if is_test(cell):
             self._guard(tested=cell)
-        elif cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("locked"):
+        elif cell.cell_type == "code" and is_locked(cell):
             names = helper_names(cell.source)
             if names and self._report["guard"] == "ok":
                 self._ask_guard("protect", sorted(names))

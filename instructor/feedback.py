@@ -24,12 +24,20 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from instructor.release import HIDDEN, MARKERS, nbgrader, secret_lines
+from instructor.cells import (
+    FEEDBACK,
+    HIDDEN_MARKERS,
+    MARKERS,
+    RELEASE,
+    chapter_folder,
+    hidden_test_lines,
+    is_test,
+    secret_lines,
+    without_hidden_tests,
+)
 
-HIDDEN_REGION = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*\n?", re.S)
 PLACEHOLDER = "# (hidden tests: their results are below, their code is not shown)\n"
 REDACTED = "[removed from this feedback: it showed a line of a hidden test]"
-HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 TAGS = re.compile(r"<[^>]+>")
 
 
@@ -39,11 +47,8 @@ class HideTests(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         redact(nb, hidden_test_lines(nb))
-        for cell in nb.cells:
-            meta = nbgrader(cell)
-            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
-                continue
-            cell.source = HIDDEN_REGION.sub(PLACEHOLDER, cell.source)
+        for cell in filter(is_test, nb.cells):
+            cell.source = without_hidden_tests(cell.source, PLACEHOLDER)
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
@@ -81,17 +86,6 @@ def redact(notebook, secrets: set[str]) -> int:
     return count
 
 
-def hidden_test_lines(notebook) -> set[str]:
-    """Lines of hidden tests that appear nowhere else in the chapter."""
-    public = set()
-    hidden = set()
-    for cell in notebook.cells:
-        for region in HIDDEN.findall(cell.source):
-            hidden.update(line.strip() for line in region.splitlines())
-        public.update(line.strip() for line in HIDDEN.sub("", cell.source).splitlines())
-    return {line for line in hidden - public if len(line) >= 8 and not line.startswith("#")}
-
-
 def text_lines(path: Path) -> set[str]:
     """The stripped lines of a file as a reader sees them (HTML: without tags, unescaped)."""
     text = path.read_text(errors="replace")
@@ -113,16 +107,15 @@ def leaks(course_root: Path, chapters, student: str = "*") -> list[str]:
     for chapter in chapters:
         source = nbformat.read(chapter.path, as_version=4)
         secrets = {
-            "release": (secret_lines(source), MARKERS),
-            "feedback": (hidden_test_lines(source), HIDDEN_MARKERS),
+            RELEASE: (secret_lines(source), MARKERS),
+            FEEDBACK: (hidden_test_lines(source), HIDDEN_MARKERS),
         }
-        for folder, (lines, marks) in secrets.items():
-            base = course_root / folder
-            paths = base.glob(f"{chapter.assignment}/**/*") if folder == "release" else []
-            if folder == "feedback":
-                paths = base.glob(f"{student}/{chapter.assignment}/**/*")
-            elif student != "*":
+        for step, (lines, marks) in secrets.items():
+            if step == RELEASE and student != "*":
                 continue
+            owner = student if step == FEEDBACK else None  # "*": every student's
+            folder = chapter_folder(Path(), step, chapter, owner)
+            paths = course_root.glob(f"{folder.as_posix()}/**/*")
             for path in sorted(p for p in paths if p.is_file()):
                 seen = text_lines(path)
                 markers = [m for m in marks if any(m in line for line in seen)]
@@ -136,7 +129,7 @@ def check_feedback(course_root: Path, chapter, student: str) -> list[str]:
     """Tamper flags for ``student``'s feedback: lines redacted because the student's code showed
     hidden tests, and any file that still shows one (deleted: never handed out as is)."""
     flags = []
-    folder = course_root / "feedback" / student / chapter.assignment
+    folder = chapter_folder(course_root, FEEDBACK, chapter, student)
     redacted = [p for p in sorted(folder.glob("**/*.html")) if REDACTED in p.read_text()]
     if redacted:
         flags.append(

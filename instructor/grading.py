@@ -10,7 +10,6 @@ the time left); nbgrader's log, warnings and tracebacks go to ``grades/chN.log``
 joins such files into one.
 """
 
-import csv
 import logging
 import multiprocessing
 import os
@@ -18,7 +17,7 @@ import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -26,37 +25,32 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests
 from tqdm import tqdm
 
+from instructor import environment, tamper
 from instructor import report as class_report
-from instructor import tamper
+from instructor.api import nbgrader_api
+from instructor.cells import (
+    AUTOGRADED,
+    SUBMITTED,
+    cell_name,
+    chapter_folder,
+    chapter_notebook,
+    grade_id,
+    sha256,
+)
 from instructor.course import ROOT, Chapter
-from instructor.execute import METADATA, cell_name
+from instructor.execute import METADATA
 from instructor.feedback import check_feedback
-from instructor.preprocessors import RestoreCells
-from instructor.release import nbgrader_api, sha256
+from instructor.restore import RestoreCells
+from instructor.results import (
+    Result,
+    last_line,
+    output_name,
+    report_line,
+    scores,
+    summary,
+    write_csv,
+)
 from instructor.sandbox import check_sandbox
-
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Interrupt|Exit)\b.*")
-#: Thread pools of the maths libraries: one thread per kernel when several kernels share the CPUs.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-@dataclass
-class Result:
-    """One student's grade for a chapter: points per test cell, and what went wrong."""
-
-    student: str
-    points: dict[str, float] = field(default_factory=dict)
-    max_points: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    graded: bool = False
-    problems: list[str] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
-    sandboxed: bool = True
-
-    @property
-    def score(self) -> float:
-        return sum(self.points.values())
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -70,18 +64,21 @@ def student_view(source_cell) -> str:
     return cell.source.strip()
 
 
-def problems_in(
-    submission: Path, graded: Path, gradebook: Gradebook, chapter: Chapter
-) -> list[str]:
-    """Locked cells the student edited or deleted (nbgrader restores them), and cells that raised."""
-    if not submission.exists():
-        return [f"no {submission.name} in the submission"]
-    problems = []
+def read_submission(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """The submitted notebook, or None and why it cannot be read."""
+    if not path.exists():
+        return None, f"no {path.name} in the submission"
     try:
-        cells = nbformat.read(submission, as_version=4).cells
+        return nbformat.read(path, as_version=4), None
     except Exception as error:  # a notebook that is not even JSON
-        return [f"unreadable notebook: {error}"[:200]]
-    submitted = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in cells}
+        return None, f"unreadable notebook: {error}"[:200]
+
+
+def problems_in(submission, graded, gradebook: Gradebook, chapter: Chapter) -> list[str]:
+    """Locked cells the student edited or deleted (nbgrader restores them), and cells that raised
+    in the ``graded`` notebook (None: not run)."""
+    problems = []
+    submitted = {grade_id(c): c for c in submission.cells}
     source = gradebook.find_notebook(chapter.stem, chapter.assignment)
     restorable = {cell.name for cell in RestoreCells.restorable(source)}
     for cell in source.source_cells:
@@ -91,21 +88,13 @@ def problems_in(
             )
         elif cell.locked and submitted[cell.name].source.strip() != student_view(cell):
             problems.append(f"{cell.name}: edited, restored")
-    if graded.exists():
-        for index, cell in enumerate(nbformat.read(graded, as_version=4).cells):
+    if graded is not None:
+        for index, cell in enumerate(graded.cells):
             errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
             if errors:
                 text = f"{cell_name(cell, index)}: {errors[-1].ename} {errors[-1].evalue}"
                 problems.append(text[:160].strip())
     return problems
-
-
-def scores(gradebook: Gradebook, chapter: Chapter, student: str) -> tuple[dict, dict]:
-    """Points and maximum points of each graded cell in a student's submission: the autograded
-    tests, and the written answers (their score from formgrader; 0 until graded by hand)."""
-    notebook = gradebook.find_submission_notebook(chapter.stem, chapter.assignment, student)
-    grades = notebook.grades
-    return {g.name: g.score for g in grades}, {g.name: g.max_score for g in grades}
 
 
 def select(students: list[str], shard: tuple[int, int] | None, chosen: list[str] | None):
@@ -133,14 +122,6 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
-def output_name(chapter: Chapter, shard, chosen) -> str:
-    if chosen:
-        return f"{chapter.assignment}.students"
-    if shard:
-        return f"{chapter.assignment}.shard-{shard[0]}-of-{shard[1]}"
-    return chapter.assignment
-
-
 @dataclass
 class Settings:
     """What every worker needs to grade one submission."""
@@ -164,26 +145,15 @@ def start_worker(settings: Settings) -> None:
     sys.stderr = log
     logging.captureWarnings(True)
     if settings.threads:
-        for name in THREAD_VARIABLES:
-            os.environ[name] = str(settings.threads)
-        torch_threads(settings.threads)
+        environment.use_threads(settings.threads)
     config = {"SandboxKernelManager__sandbox": settings.sandbox}
     config["SandboxKernelManager__log_path"] = str(settings.log)
     if settings.timeout:
         config["Execute__timeout"] = settings.timeout
     if settings.db_url:
         config["CourseDirectory__db_url"] = settings.db_url
-    os.environ.update(COURSE_FAST_MODE="1", MPLBACKEND="agg")
+    os.environ.update(environment.RUN)
     _worker.update(api=nbgrader_api(settings.course_root, **config), settings=settings, log=log)
-
-
-def torch_threads(count: int) -> None:
-    try:
-        import torch
-
-        torch.set_num_threads(count)
-    except ImportError:  # pragma: no cover (torch is a course requirement)
-        pass
 
 
 def grade_one(student: str) -> Result:
@@ -191,44 +161,51 @@ def grade_one(student: str) -> Result:
     api, settings, log = _worker["api"], _worker["settings"], _worker["log"]
     chapter, root = settings.chapter, settings.course_root
     result, start = Result(student, sandboxed=settings.sandbox), time.perf_counter()
-    submission = root / "submitted" / student / chapter.assignment / chapter.path.name
-    graded = root / "autograded" / student / chapter.assignment / chapter.path.name
+    # the sandbox copies this folder, and nothing else, as the kernel's working folder
+    submitted = chapter_folder(root, SUBMITTED, chapter, student)
+    api.config.SandboxKernelManager.submission = str(submitted)
     outcome = api.autograde(chapter.assignment, student, force=True, create=True)
     log.write(f"\n===== {student}: autograde =====\n{outcome.get('log', '')}\n")
     log.write(outcome.get("error") or "")
-    with Gradebook(api.coursedir.db_url) as gradebook:
-        result.problems = problems_in(submission, graded, gradebook, chapter)
+    submission, unreadable = read_submission(submitted / chapter.path.name)
+    graded_path = chapter_notebook(root, AUTOGRADED, chapter, student)
+    graded = nbformat.read(graded_path, as_version=4) if graded_path.exists() else None
     result.flags = tamper_flags(submission, graded)
+    late = []  # after the problems with the cells
     if outcome["success"]:
         feedback = api.generate_feedback(chapter.assignment, student, force=True)
         log.write(f"\n===== {student}: feedback =====\n{feedback.get('log', '')}\n")
         if not feedback["success"]:
             log.write(feedback.get("error") or "")
-            result.problems.append("no feedback: " + last_line(feedback.get("error", "")))
+            late.append("no feedback: " + last_line(feedback.get("error", "")))
         result.flags += check_feedback(root, chapter, student)
-        with Gradebook(api.coursedir.db_url) as gradebook:
+    else:
+        late.append("NOT GRADED: " + last_line(outcome.get("error", "")))
+    with Gradebook(api.coursedir.db_url) as gradebook:
+        found = [unreadable] if unreadable else problems_in(submission, graded, gradebook, chapter)
+        result.problems = found + late
+        if outcome["success"]:
             try:
                 result.points, result.max_points = scores(gradebook, chapter, student)
                 result.graded = True
             except MissingEntry:
                 result.problems.append(f"no {chapter.stem}.ipynb in the submission")
-    else:
-        result.problems.append("NOT GRADED: " + last_line(outcome.get("error", "")))
     result.seconds = time.perf_counter() - start
     log.write(f"\n===== {student}: graded in {result.seconds:.1f} s =====\n")
     log.flush()
     return result
 
 
-def tamper_flags(submission: Path, graded: Path) -> list[str]:
-    """Static flags of the submitted code, and what the kernel guard found at run time."""
+def tamper_flags(submission, graded) -> list[str]:
+    """Static flags of the submitted code (None: unreadable), and what the kernel guard found at
+    run time in the ``graded`` notebook (None: not run)."""
     found = []
     try:
-        found += tamper.flags(nbformat.read(submission, as_version=4))
-    except Exception:  # unreadable: reported as a problem already
+        found += tamper.flags(submission) if submission is not None else []
+    except Exception:  # malformed cells: reported as a problem already
         pass
-    if graded.exists():
-        report = nbformat.read(graded, as_version=4).metadata.get(METADATA, {})
+    if graded is not None:
+        report = graded.metadata.get(METADATA, {})
         if report.get("rebound"):
             found.append(
                 "rebound at run time (restored for the tests): " + ", ".join(report["rebound"])
@@ -236,19 +213,6 @@ def tamper_flags(submission: Path, graded: Path) -> list[str]:
         if report.get("guard", "ok") != "ok":
             found.append(f"kernel guard {report['guard']}")
     return found
-
-
-def last_line(text: str) -> str:
-    """The most telling line of a traceback or log: its last exception other than nbgrader's
-    "see the above traceback", else its last line; without colour codes."""
-    lines = [line.strip() for line in ANSI.sub("", text or "").splitlines() if line.strip()]
-    errors = [
-        line
-        for line in lines
-        if EXCEPTION.match(line) and not line.startswith("nbgrader.converters.base.NbGrader")
-    ]
-    chosen = errors[-1] if errors else lines[-1] if lines else "(no message; see the log)"
-    return chosen[:300]
 
 
 def autograde(
@@ -267,7 +231,7 @@ def autograde(
 
     ``quiet``: print nothing. ``progress``: show a progress bar (None: only on a terminal).
     """
-    submitted = course_root / "submitted"
+    submitted = course_root / SUBMITTED
     everyone = sorted(
         p.parent.name for p in submitted.glob(f"*/{chapter.assignment}") if p.is_dir()
     )
@@ -324,88 +288,3 @@ def progress_bar(total: int, label: str, show: bool | None = None) -> tqdm:
     if show is None:
         show = sys.stdout.isatty() and sys.stderr.isatty()
     return tqdm(total=total, desc=label, unit="submission", file=sys.stderr, disable=not show)
-
-
-def summary(results: list[Result], seconds: float, jobs: int, csv_path: Path, log: Path) -> str:
-    graded = [r for r in results if r.graded]
-    flagged = [r.student for r in results if r.flags]
-    failed = [r.student for r in results if not r.graded]
-    lines = [
-        f"Graded {len(graded)} of {len(results)} in {seconds:.0f} s ({jobs} at once, "
-        f"{60 * len(results) / max(seconds, 1e-9):.1f} per minute)",
-    ]
-    if graded:
-        total = sum(graded[0].max_points.values())
-        mean = sum(r.score for r in graded) / len(graded)
-        lines.append(f"Mean score {mean:.2f} of {total:g}")
-    if failed:
-        lines.append(f"NOT graded ({len(failed)}): {', '.join(failed)}")
-    if flagged:
-        lines.append(f"Flagged for review ({len(flagged)}): {', '.join(flagged)}")
-    if results and not results[0].sandboxed:
-        lines.append("Graded WITHOUT a sandbox (SANDBOX=0): the CSV says so in every row")
-    lines.append(f"Grades: {csv_path}")
-    lines.append(f"Log (nbgrader, warnings, tracebacks): {log}")
-    return "\n".join(lines)
-
-
-def report_line(result: Result) -> str:
-    """One line for the console: student, grade, time, problems and flags."""
-    total = sum(result.max_points.values())
-    grade = f"{result.score:g}/{total:g}" if result.graded else "NOT GRADED"
-    line = f"{result.student}: {grade} in {result.seconds:.1f} s"
-    if result.problems:
-        line += f" | problems: {one_line(result.problems)}"
-    if result.flags:
-        line += f" | FLAGGED: {one_line(result.flags)}"
-    return line
-
-
-def one_line(items: list[str]) -> str:
-    """Items joined into one readable line: no colour codes, newlines or runs of spaces."""
-    return "; ".join(" ".join(ANSI.sub("", item).split()) for item in items)
-
-
-COLUMNS_AFTER = ["score", "max_score", "seconds", "sandboxed", "problems", "flags"]
-
-
-def write_csv(results: list[Result], path: Path) -> None:
-    """One row per student: points per test cell, total, maximum, seconds, problems and flags."""
-    cells = list(dict.fromkeys(name for r in results for name in r.max_points))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", *cells, *COLUMNS_AFTER])
-        for r in results:
-            points = [r.points.get(name, "") for name in cells]
-            total = sum(r.max_points.values()) if r.graded else ""
-            score = r.score if r.graded else ""
-            sandboxed = "yes" if r.sandboxed else "NO (graded unsandboxed, SANDBOX=0)"
-            writer.writerow(
-                [r.student, *points, score, total, f"{r.seconds:.1f}", sandboxed]
-                + [one_line(r.problems), one_line(r.flags)]
-            )
-
-
-def merge(paths: list[Path], out: Path) -> int:
-    """Join grade tables (shards, regrades) into ``out``; a later file's row for a student wins."""
-    rows, columns = {}, []
-    for path in paths:
-        if not path.exists():
-            raise SystemExit(f"{path}: no such grades file")
-        with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or reader.fieldnames[0] != "student":
-                raise SystemExit(f"{path}: not a grades file of `make autograde`")
-            columns += [c for c in reader.fieldnames if c not in columns]
-            for row in reader:
-                rows[row["student"]] = row
-    tests = [c for c in columns if c not in ("student", *COLUMNS_AFTER)]
-    header = ["student", *tests, *[c for c in COLUMNS_AFTER if c in columns]]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, header, restval="")
-        writer.writeheader()
-        for student in sorted(rows):
-            writer.writerow(rows[student])
-    return len(rows)

@@ -1,4 +1,4 @@
-"""Two steps that ``nbgrader_config.py`` adds to nbgrader's ``generate_assignment``.
+"""The steps that ``nbgrader_config.py`` adds to nbgrader's ``generate_assignment`` (the release).
 
 - ``CourseSetupCell`` opens every student notebook with a cell that makes ``course_utils``
   importable: nothing to do where it is installed, ``pip install`` from the repository pinned to the
@@ -9,16 +9,14 @@
 - ``LockTeachingCells`` marks every other code cell read-only, so that ``nbgrader autograde``
   restores it from the gradebook: grading depends on nothing a student wrote outside solution cells.
 
-And one for ``autograde``: ``RestoreCells`` is nbgrader's ``OverwriteCells`` that puts back every
-deleted read-only cell (nbgrader's own puts back test cells only, and fails when the cell before
-one is read-only).
+Autograding's own step, ``RestoreCells``, is in instructor/restore.py.
 """
 
-import nbformat
 from nbformat.v4 import new_code_cell
-from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
+from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode, default
 
+from instructor.cells import grade_id, is_written_answer, nbgrader
 from instructor.course import ROOT, current_ref, repository_url
 
 SETUP_SOURCE = """\
@@ -96,13 +94,11 @@ class WrittenAnswers(NbGraderPreprocessor):
     """Refuse a written answer (markdown solution cell) that is not graded by hand with points."""
 
     def preprocess(self, nb, resources):
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "markdown" or not meta.get("solution"):
-                continue
+        for cell in filter(is_written_answer, nb.cells):
+            meta = nbgrader(cell)
             if not meta.get("grade") or not meta.get("points", 0) > 0:
                 raise ValueError(
-                    f"written answer {meta.get('grade_id')!r} has grade: {meta.get('grade')}, "
+                    f"written answer {grade_id(cell)!r} has grade: {meta.get('grade')}, "
                     f"points: {meta.get('points')}: a written answer is graded by hand, so give "
                     "its cell grade: true and points: 1 to 3 (CONTRIBUTING.md, written answers)"
                 )
@@ -118,46 +114,3 @@ class LockTeachingCells(NbGraderPreprocessor):
             if cell.cell_type == "code" and "nbgrader" not in cell.metadata:
                 cell.metadata["nbgrader"] = readonly(f"{assignment}-code-{index}")
         return nb, resources
-
-
-class RestoreCells(OverwriteCells):
-    """``OverwriteCells`` that puts back every deleted read-only cell, not only test cells, each
-    after the nearest earlier cell still there (nbgrader's own fails when that cell is read-only)."""
-
-    @staticmethod
-    def restorable(source_notebook) -> list:
-        """The gradebook's cells that come back when deleted, in order: read-only and graded ones."""
-        graded = {cell.name for cell in source_notebook.grade_cells}
-        return [c for c in source_notebook.source_cells if c.locked or c.name in graded]
-
-    def add_missing_grade_cells(self, nb, resources):
-        """Put back each missing restorable cell but task cells (nbgrader's next step, at the end)."""
-        source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
-        order = [cell.name for cell in source.source_cells]
-        tasks = {cell.name for cell in source.task_cells}
-        for source_cell in self.restorable(source):
-            present = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells]
-            if source_cell.name in present or source_cell.name in tasks:
-                continue
-            self.log.warning("Missing cell %s encountered, adding to notebook", source_cell.name)
-            before = order[: order.index(source_cell.name)]
-            anchors = [present.index(name) for name in before if name in present]
-            position = max(anchors) + 1 if anchors else 0
-            nb.cells.insert(position, self.restored(source, source_cell))
-        return nb, resources
-
-    def restored(self, source_notebook, source_cell):
-        """The cell as nbgrader restores a grade cell; a read-only cell keeps no grade."""
-        grades = {cell.name: cell for cell in source_notebook.grade_cells}
-        if source_cell.name in grades:
-            solutions = {cell.name for cell in source_notebook.solution_cells}
-            return self.missing_cell_transform(
-                source_cell,
-                grades[source_cell.name].max_score,
-                is_solution=source_cell.name in solutions,
-            )
-        cell = self.missing_cell_transform(source_cell, 0)
-        meta = cell["metadata"]["nbgrader"]  # plain dicts inside, not NotebookNodes
-        del meta["points"]
-        meta["grade"] = False
-        return nbformat.from_dict(cell)

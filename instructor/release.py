@@ -1,16 +1,28 @@
 """``make release``: nbgrader's ``generate_assignment`` for every chapter, and the release check."""
 
-import hashlib
 import json
 import re
 import shutil
 from pathlib import Path
 
 import nbformat
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
-from traitlets.config.loader import PyFileConfigLoader
 
+from instructor.api import nbgrader_api
+from instructor.cells import (
+    HIDDEN_MARKERS,
+    MARKERS,
+    RELEASE,
+    SOLUTION,
+    autograded_points,
+    grade_id,
+    is_solution,
+    is_test,
+    nbgrader,
+    secret_lines,
+    sha256,
+    stray_markers,
+    written_points,
+)
 from instructor.course import (
     ROOT,
     SOURCE_DIRECTORY,
@@ -21,29 +33,6 @@ from instructor.course import (
 )
 
 MANIFEST = ".manifest.json"
-SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
-MARKERS = (
-    "BEGIN SOLUTION",
-    "END SOLUTION",
-    "BEGIN HIDDEN TESTS",
-    "END HIDDEN TESTS",
-    "Model answer",
-)
-
-
-def nbgrader_api(course_root: Path, **config) -> NbGraderAPI:
-    """nbgrader's API, configured by the repository's ``nbgrader_config.py``, for ``course_root``."""
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
-    cfg.CourseDirectory.root = str(course_root)
-    for key, value in config.items():  # e.g. CourseSetupCell__ref="v1.0"
-        section, name = key.split("__")
-        cfg[section][name] = value
-    return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def release_files(release: Path) -> dict[str, str]:
@@ -67,7 +56,7 @@ def hand_edits(release: Path) -> list[str]:
 
 def release(chapters: list[Chapter], course_root: Path = ROOT, ref: str | None = None, force=False):
     """Write the student version of every chapter to ``course_root/release``; return that folder."""
-    out = course_root / "release"
+    out = course_root / RELEASE
     edits = hand_edits(out)
     if edits and not force:
         raise SystemExit(
@@ -97,44 +86,12 @@ def release(chapters: list[Chapter], course_root: Path = ROOT, ref: str | None =
     return out
 
 
-def nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def secret_lines(notebook) -> set[str]:
-    """Lines of solutions, hidden tests and model answers that appear nowhere else in the chapter."""
-    secret, public = set(), set()
-    for cell in notebook.cells:
-        if nbgrader(cell).get("solution") and cell.cell_type == "markdown":
-            hidden, shown = cell.source, ""
-        else:
-            regions = SOLUTION.findall(cell.source) + HIDDEN.findall(cell.source)
-            hidden, shown = "\n".join(regions), HIDDEN.sub("", SOLUTION.sub("", cell.source))
-        secret.update(line.strip() for line in hidden.splitlines())
-        public.update(line.strip() for line in shown.splitlines())
-    return {line for line in secret - public if len(line) >= 8 and not line.startswith("#")}
-
-
-def test_points(notebook) -> dict[str, float]:
-    """Points of each autograded test cell, by grade_id."""
-    tests = [nbgrader(c) for c in notebook.cells if nbgrader(c).get("grade")]
-    return {m.get("grade_id"): m.get("points") for m in tests if not m.get("solution")}
-
-
-def written_points(notebook) -> dict[str, float]:
-    """Points of each written answer (graded by hand in formgrader), by grade_id."""
-    answers = [nbgrader(c) for c in notebook.cells if c.cell_type == "markdown"]
-    return {m.get("grade_id"): m.get("points") for m in answers if m.get("solution")}
-
-
 def check_source(chapter: Chapter) -> list[str]:
     """Problems with a chapter's exercise as authored (see CONTRIBUTING.md)."""
     problems, notebook = [], nbformat.read(chapter.path, as_version=4)
-    graded = [c for c in notebook.cells if nbgrader(c).get("grade")]
-    solutions = [c for c in notebook.cells if nbgrader(c).get("solution")]
-    if not graded or not any(nbgrader(c).get("solution") is False for c in graded):
+    if not any(is_test(c) for c in notebook.cells):
         problems.append("no graded test cell: every chapter has one exercise in nbgrader's format")
-    if not any(c.cell_type == "code" for c in solutions):
+    if not any(c.cell_type == "code" and is_solution(c) for c in notebook.cells):
         problems.append("no solution code cell (### BEGIN SOLUTION … ### END SOLUTION)")
     for index, cell in enumerate(notebook.cells):
         meta, where = nbgrader(cell), f"cell {index}"
@@ -162,8 +119,10 @@ def check_source(chapter: Chapter) -> list[str]:
                 )
             if not re.search(r"\{admonition\}.*\n:class: dropdown", cell.source):
                 problems.append(f"{where}: model answer not in a dropdown admonition")
-        if cell.source.count("BEGIN HIDDEN TESTS") != cell.source.count("END HIDDEN TESTS"):
+        if len({cell.source.count(marker) for marker in HIDDEN_MARKERS}) > 1:
             problems.append(f"{where}: unbalanced BEGIN/END HIDDEN TESTS")
+        for line in stray_markers(cell.source):
+            problems.append(f"{where}: a marker shares its line with other text: {line!r}")
     return problems
 
 
@@ -186,11 +145,11 @@ def check_release(chapter: Chapter, release: Path, ref: str) -> list[str]:
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count):
             problems.append(f"{where}: has outputs")
         meta = nbgrader(cell)
-        if cell.cell_type == "code" and not meta.get("grade_id"):
+        if cell.cell_type == "code" and not grade_id(cell):
             problems.append(f"{where}: code cell without nbgrader id (not restored when grading)")
         if cell.cell_type == "code" and not meta.get("solution") and not meta.get("locked"):
             problems.append(f"{where}: a code cell students write in is not a solution cell")
-    for count in (test_points, written_points):
+    for count in (autograded_points, written_points):
         points, released = count(source), count(student)
         if released != points:
             problems.append(
@@ -204,7 +163,7 @@ def check_release(chapter: Chapter, release: Path, ref: str) -> list[str]:
 
 def check(chapters: list[Chapter], course_root: Path = ROOT) -> dict[str, list[str]]:
     """Every problem with the chapters' exercises and their release, by chapter (empty: all good)."""
-    release = course_root / "release"
+    release = course_root / RELEASE
     manifest = release / MANIFEST
     ref = json.loads(manifest.read_text())["ref"] if manifest.exists() else "?"
     report = {}
@@ -212,9 +171,9 @@ def check(chapters: list[Chapter], course_root: Path = ROOT) -> dict[str, list[s
     for chapter in chapters:
         problems = check_source(chapter) + check_release(chapter, release, ref)
         for cell in nbformat.read(chapter.path, as_version=4).cells:
-            grade_id = nbgrader(cell).get("grade_id")
-            if grade_id and ids.setdefault(grade_id, chapter.stem) != chapter.stem:
-                problems.append(f"grade_id {grade_id!r} is also used in {ids[grade_id]}")
+            name = grade_id(cell)
+            if name and ids.setdefault(name, chapter.stem) != chapter.stem:
+                problems.append(f"grade_id {name!r} is also used in {ids[name]}")
         report[chapter.stem] = problems
     if not manifest.exists():
         report["release"] = ["release/.manifest.json is missing: run `make release`"]
@@ -231,7 +190,7 @@ website open, and the Binder set-up, which installs the course library at commit
 
 def student_tree(course_root: Path, out: Path) -> Path:
     """The student branch: released notebooks at the site's paths, and a Binder set-up pinned to them."""
-    release = course_root / "release"
+    release = course_root / RELEASE
     ref = json.loads((release / MANIFEST).read_text())["ref"]
     shutil.rmtree(out, ignore_errors=True)
     (out / "binder").mkdir(parents=True)
@@ -257,7 +216,7 @@ def points_table(chapters: list[Chapter]) -> str:
     for chapter in chapters:
         notebook = nbformat.read(chapter.path, as_version=4)
         counts = []
-        for graded in (test_points(notebook), written_points(notebook)):
+        for graded in (autograded_points(notebook), written_points(notebook)):
             counts += [len(graded), sum(float(p or 0) for p in graded.values())]
         rows.append(f"  {chapter.assignment:<5} {chapter.stem:<40} {row(counts)}")
         totals = [total + count for total, count in zip(totals, counts, strict=True)]

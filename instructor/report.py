@@ -11,7 +11,6 @@ script and fetches nothing.
 """
 
 import base64
-import csv
 import io
 import re
 import statistics
@@ -25,9 +24,10 @@ import nbformat
 from matplotlib.figure import Figure
 from nbgrader.api import Gradebook, MissingEntry
 
-from instructor import grading
+from instructor.api import nbgrader_api
+from instructor.cells import AUTOGRADED, cell_name, chapter_notebook
 from instructor.course import ROOT, Chapter
-from instructor.release import nbgrader_api
+from instructor.results import ANSI, read_table, scores, split
 
 #: What a problem in the grades table is, by the words in it; the first match wins.
 PROBLEM_KINDS = {
@@ -74,7 +74,7 @@ def load(chapter: Chapter, csv_path: Path, db_url: str) -> list[Submission]:
     (a submission that failed may have a notebook in the gradebook, but no score in the table)."""
     submissions = []
     with Gradebook(db_url) as gradebook:
-        for row in read_rows(csv_path):
+        for row in read_table(csv_path)[1]:
             submission = Submission(
                 row["student"],
                 float(row.get("seconds") or 0),
@@ -84,7 +84,7 @@ def load(chapter: Chapter, csv_path: Path, db_url: str) -> list[Submission]:
             )
             if submission.graded:
                 try:
-                    submission.points, submission.max_points = grading.scores(
+                    submission.points, submission.max_points = scores(
                         gradebook, chapter, submission.student
                     )
                 except MissingEntry:
@@ -96,30 +96,12 @@ def load(chapter: Chapter, csv_path: Path, db_url: str) -> list[Submission]:
     return submissions
 
 
-def read_rows(csv_path: Path) -> list[dict]:
-    with csv_path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or reader.fieldnames[0] != "student":
-            raise SystemExit(f"{csv_path}: not a grades file of `make autograde`")
-        return list(reader)
-
-
-def split(text: str) -> list[str]:
-    """The items that ``grading.one_line`` joined."""
-    return [item for item in text.split("; ") if item.strip()]
-
-
 def read_notebooks(submissions, course_root: Path, chapter: Chapter) -> None:
     """Attach each graded submission's executed notebook, where there is one."""
     for submission in submissions:
-        path = course_root / "autograded" / submission.student / chapter.assignment
-        path = path / chapter.path.name
+        path = chapter_notebook(course_root, AUTOGRADED, chapter, submission.student)
         if submission.graded and path.exists():
             submission.notebook = nbformat.read(path, as_version=4)
-
-
-def cell_name(cell, index: int) -> str:
-    return cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
 
 
 def errors(notebook) -> dict[str, dict]:
@@ -135,7 +117,7 @@ def errors(notebook) -> dict[str, dict]:
 def normalise(message: str) -> str:
     """A message with what varies between students taken out: colour codes, addresses, numbers,
     runs of spaces; so that one assert's failures group together."""
-    message = grading.ANSI.sub("", message)
+    message = ANSI.sub("", message)
     message = re.sub(r"0x[0-9a-fA-F]+", "0x…", message)
     message = re.sub(r"[-+]?\b\d+(\.\d+)?([eE][-+]?\d+)?\b", "#", message)
     return " ".join(message.split())
@@ -144,7 +126,7 @@ def normalise(message: str) -> str:
 def failing_line(error) -> str:
     """The test cell's line that raised (IPython marks it ``---->`` in the cell's frame, the first
     in the traceback), for an error without a message."""
-    text = grading.ANSI.sub("", "\n".join(error.get("traceback", [])))
+    text = ANSI.sub("", "\n".join(error.get("traceback", [])))
     marked = [line for line in text.splitlines() if line.lstrip().startswith("---->")]
     return "at " + re.sub(r"^\s*---->\s*\d*\s*", "", marked[0]) if marked else ""
 
@@ -161,7 +143,7 @@ def failures(submissions, tests: list[str]) -> list[Failure]:
                 message = error.evalue.strip() or failing_line(error)
                 key = (cell, error.ename, normalise(message))
                 groups[key].append(submission.student)
-                messages[key][" ".join(grading.ANSI.sub("", message).split())] += 1
+                messages[key][" ".join(ANSI.sub("", message).split())] += 1
     found = []
     for (cell, ename, normalised), students in groups.items():
         example = messages[cell, ename, normalised].most_common(1)[0][0]

@@ -33,25 +33,13 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, Unicode
 
+from instructor.environment import KEPT
+
 GUARD = Path(__file__).with_name("kernel_guard.py")
 #: Where the guard module is bound inside the sandbox (put on the kernel's ``sys.path``).
 GUARD_DIR = "/opt/course-guard"
 SUBMISSION = "/submission"
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-#: Environment variables the kernel keeps; everything else of the grader's environment is dropped.
-KEEP = (
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "COURSE_FAST_MODE",
-    "MPLBACKEND",
-    "FASHION_MNIST_ROOT",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "TORCH_NUM_THREADS",
-    "PYTHONHASHSEED",
-)
 #: As root, each grading process runs its kernels as a user id of its own, 200000 + (pid mod
 #: 100000), with no other process: the process limit then counts that kernel's processes only.
 FIRST_UID = 200000
@@ -167,7 +155,7 @@ def sandbox_command(
         args += parents(ipc) + ["--bind", str(ipc), str(ipc)]
     if scratch is not None:
         args += ["--bind", str(scratch), SUBMISSION, "--chdir", SUBMISSION]
-    env = {k: v for k, v in (environment or {}).items() if k in KEEP}
+    env = {k: v for k, v in (environment or {}).items() if k in KEPT}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.update(
         HOME="/tmp", MPLCONFIGDIR="/tmp/matplotlib", PYTHONPATH=f"{GUARD_DIR}:{library_parent}"
@@ -175,13 +163,6 @@ def sandbox_command(
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args + limit_prefix(memory_mb, processes, cpu_seconds) + command
-
-
-def submission_folder(cwd: Path) -> Path | None:
-    """``submitted/<student>/<assignment>`` for nbgrader's ``autograded/<student>/<assignment>``."""
-    if len(cwd.parts) < 3 or cwd.parents[1].name != "autograded":
-        return None
-    return cwd.parents[2] / "submitted" / cwd.parent.name / cwd.name
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -196,6 +177,9 @@ class SandboxKernelManager(AsyncKernelManager):
     )
     cpu_seconds = Integer(900, help="CPU-time limit of the kernel, in seconds.").tag(config=True)
     log_path = Unicode("", help="File that the kernel's stdout and stderr go to.").tag(config=True)
+    submission = Unicode(
+        "", help="The student's submitted folder, copied as /submission (empty: an empty folder)."
+    ).tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -207,12 +191,14 @@ class SandboxKernelManager(AsyncKernelManager):
         self.ip = str(self._ipc / "kernel")
         self.connection_file = str(self._ipc / "kernel.json")
 
-    def _prepare_scratch(self, cwd: Path) -> None:
-        """A copy of the student's submitted files (never the grader's notebook with its tests)."""
+    def _prepare_scratch(self) -> None:
+        """A copy of the student's submitted files, as the grader names them (never the grader's
+        notebook with its tests)."""
         shutil.rmtree(self._scratch, ignore_errors=True)
-        source = submission_folder(cwd)
-        if source is not None and source.is_dir():
-            shutil.copytree(source, self._scratch, symlinks=False, ignore_dangling_symlinks=True)
+        if self.submission and Path(self.submission).is_dir():
+            shutil.copytree(
+                self.submission, self._scratch, symlinks=False, ignore_dangling_symlinks=True
+            )
         else:
             self._scratch.mkdir()
         if os.geteuid() == 0:  # the kernel's own user writes there and makes its sockets
@@ -225,8 +211,7 @@ class SandboxKernelManager(AsyncKernelManager):
         command += ["--IPKernelApp.exec_lines=['import _course_guard']"]
         if not self.sandbox:
             return command
-        cwd = Path(self._launch_args.get("cwd") or os.getcwd())
-        self._prepare_scratch(cwd)
+        self._prepare_scratch()
         environment = self._launch_args.get("env") or dict(os.environ)
         return IGNORE_SIGINT + sandbox_command(
             command,

@@ -8,16 +8,15 @@ copies each shard's submissions into the course's ``gradebook.db``, so that the 
 nbgrader's formgrader see the whole class, as if it had been graded on one machine.
 """
 
-import csv
 import warnings
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
+from instructor.api import nbgrader_api
 from instructor.course import Chapter
-from instructor.grading import merge, output_name
-from instructor.release import nbgrader_api
+from instructor.results import merge, output_name, read_table
 
 
 def shard_files(chapter: Chapter, count: int, course_root: Path) -> list[tuple[Path, Path]]:
@@ -53,8 +52,7 @@ def merge_shards(chapter: Chapter, count: int, course_root: Path) -> int:
 
 
 def students(table: Path) -> list[str]:
-    with table.open(newline="") as handle:
-        return [row["student"] for row in csv.DictReader(handle)]
+    return [row["student"] for row in read_table(table)[1]]
 
 
 def merge_gradebook(shard: Path, into: Path, assignment: str, graded: list[str], course_id: str):

@@ -26,6 +26,8 @@ import ast
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from instructor.cells import cell_name, is_locked
+
 PROTECTED = {"torch", "numpy", "builtins", "unittest", "math", "course_utils"}
 #: Names the chapters' read-only cells bind to protected modules (``import numpy as np`` ...).
 DEFAULT_ALIASES = {
@@ -57,12 +59,10 @@ DYNAMIC = {"exec", "eval", "compile", "__import__"}
 
 def student_cells(notebook) -> list[tuple[str, str]]:
     """(name, source) of each code cell the student wrote: not read-only ones."""
-    cells = []
-    for index, cell in enumerate(notebook.cells):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and not meta.get("locked"):
-            cells.append((meta.get("grade_id", f"cell {index}"), cell.source))
-    return cells
+    cells = enumerate(notebook.cells)
+    return [
+        (cell_name(c, i), c.source) for i, c in cells if c.cell_type == "code" and not is_locked(c)
+    ]
 
 
 def root_name(node) -> str | None:

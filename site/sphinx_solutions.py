@@ -10,28 +10,34 @@ into the site nor offered for download.
 """
 
 import os
-import re
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
 
-HIDDEN = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS\n(.*?)[ \t]*### END HIDDEN TESTS\n?", re.S)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the course's instructor package
+
+from instructor.cells import (  # noqa: E402
+    hidden_tests,
+    is_solution,
+    is_written_answer,
+    without_hidden_tests,
+)
 
 
 def without_solutions(notebook):
     """The notebook with solutions, hidden tests and model answers removed from view."""
     cells = []
     for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "markdown":
+        if is_written_answer(cell):
             continue
-        if meta.get("solution"):
+        if is_solution(cell):
             cell.metadata["tags"] = [*cell.metadata.get("tags", []), "remove-cell"]
         cells.append(cell)
-        hidden = HIDDEN.findall(cell.source) if cell.cell_type == "code" else []
+        hidden = hidden_tests(cell.source) if cell.cell_type == "code" else []
         if hidden:
-            cell.source = HIDDEN.sub("", cell.source).rstrip()
+            cell.source = without_hidden_tests(cell.source).rstrip()
             tests = nbformat.v4.new_code_cell("\n".join(hidden), metadata={"tags": ["remove-cell"]})
             cells.append(tests)
     notebook.cells = cells

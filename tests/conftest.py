@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from instructor.grading import THREAD_VARIABLES, torch_threads
+from instructor.environment import use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,11 +30,9 @@ def share_the_cores():
     if workers < 2:
         return None
     share = str(max(1, (os.cpu_count() or 1) // workers))
-    threads = os.environ.get("OMP_NUM_THREADS", share)  # all pools alike, the user's if set
-    for name in THREAD_VARIABLES:  # the grader's JOBS=k does the same for its kernels
-        os.environ.setdefault(name, threads)
-    torch_threads(int(os.environ["OMP_NUM_THREADS"]))  # this worker's own torch
-    return int(os.environ["OMP_NUM_THREADS"])
+    threads = int(os.environ.get("OMP_NUM_THREADS", share))  # all pools alike, the user's if set
+    use_threads(threads, overwrite=False)  # the grader's JOBS=k does the same for its kernels
+    return threads
 
 
 #: Whether the environment chose the threads itself (then its choice stands).

@@ -5,19 +5,17 @@ and typical wrong answers against the exercise's own test cells, without re-runn
 """
 
 import os
-import re
 import textwrap
 from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import start_new_kernel
 
+from instructor.cells import HIDDEN, SOLUTION, grade_id
+from instructor.environment import RUN
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
-HIDDEN = re.compile(
-    r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*(\n|\Z)", re.S | re.M
-)
-SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?### END SOLUTION[ \t]*(\n|\Z)", re.S | re.M)
 
 
 def with_answer(source, body, block=0):
@@ -25,7 +23,7 @@ def with_answer(source, body, block=0):
     blocks = list(SOLUTION.finditer(source))
     assert len(blocks) > block, f"the cell has {len(blocks)} solution blocks, not {block + 1}"
     match = blocks[block]
-    indent = match.group(1)
+    indent = match["indent"]
     lines = textwrap.dedent(body).strip("\n").splitlines()
     indented = "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
     return source[: match.start()] + indented + source[match.end() :]
@@ -47,10 +45,6 @@ class CellFailed(AssertionError):
         self.ename, self.evalue = ename, evalue
 
 
-def grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 class ChapterKernel:
     """Context manager: ``with ChapterKernel("01_transposed_convolutions") as k: ...``."""
 
@@ -63,7 +57,7 @@ class ChapterKernel:
         self.timeout = timeout
 
     def __enter__(self):
-        env = dict(os.environ, COURSE_FAST_MODE="1", MPLBACKEND="agg")
+        env = dict(os.environ, **RUN)
         self.manager, self.client = start_new_kernel(
             kernel_name="python3", cwd=str(CHAPTERS), env=env
         )

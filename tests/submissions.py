@@ -5,14 +5,11 @@ from pathlib import Path
 
 import nbformat
 
+from instructor.cells import RELEASE, SUBMITTED, answered, chapter_notebook, grade_id
 from instructor.course import Chapter
 from instructor.release import release
 
 FIXTURE = Chapter(Path(__file__).parent / "fixtures" / "00_exercise.ipynb")
-
-
-def grade_id(cell):
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
 def released(chapters, course_root: Path, ref="0123456789abcdef") -> Path:
@@ -22,22 +19,12 @@ def released(chapters, course_root: Path, ref="0123456789abcdef") -> Path:
 
 
 def student_version(course_root: Path, chapter: Chapter):
-    return nbformat.read(course_root / "release" / chapter.assignment / chapter.path.name, 4)
+    return nbformat.read(chapter_notebook(course_root, RELEASE, chapter), 4)
 
 
 def solved(course_root: Path, chapter: Chapter, only=None):
     """The student version with the instructor's answers in its solution cells (or only in ``only``)."""
-    answers = {grade_id(c): c.source for c in nbformat.read(chapter.path, 4).cells}
-    notebook = student_version(course_root, chapter)
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if (
-            meta.get("solution")
-            and cell.cell_type == "code"
-            and (only is None or grade_id(cell) in only)
-        ):
-            cell.source = answers[grade_id(cell)]
-    return notebook
+    return answered(student_version(course_root, chapter), nbformat.read(chapter.path, 4), only)
 
 
 def edit(notebook, cell_id, source):
@@ -56,20 +43,13 @@ def delete(notebook, *cell_ids):
 
 def submit(course_root: Path, chapter: Chapter, student: str, notebook) -> Path:
     """Put a submission where nbgrader looks for it: ``submitted/<student>/chN/<notebook>``."""
-    folder = course_root / "submitted" / student / chapter.assignment
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / chapter.path.name
+    path = chapter_notebook(course_root, SUBMITTED, chapter, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(notebook, str):
         path.write_text(notebook)
     else:
         nbformat.write(notebook, path)
     return path
-
-
-def graded_points(chapter: Chapter) -> dict[str, float]:
-    """Points of every autograded test cell of a chapter, by grade_id."""
-    meta = [c.metadata.get("nbgrader", {}) for c in nbformat.read(chapter.path, 4).cells]
-    return {m["grade_id"]: m["points"] for m in meta if m.get("grade") and not m.get("solution")}
 
 
 def copy_course(source: Path, target: Path) -> Path:

@@ -21,7 +21,6 @@ from submissions import (
     delete,
     edit,
     grade_id,
-    graded_points,
     released,
     solved,
     student_version,
@@ -29,9 +28,10 @@ from submissions import (
 )
 
 from instructor import course
+from instructor.cells import autograded_points, written_points
 from instructor.feedback import leaks
-from instructor.grading import autograde, merge, parse_shard, select, snapshot
-from instructor.release import written_points
+from instructor.grading import autograde, parse_shard, select, snapshot
+from instructor.results import merge
 from instructor.tamper import flags as tamper_flags
 
 pytestmark = pytest.mark.slow
@@ -347,7 +347,7 @@ def test_grades_table_and_feedback(graded):
 def test_configured_timeout_is_raised_from_nbgraders_default():
     from nbgrader.preprocessors import Execute
 
-    from instructor.release import nbgrader_api
+    from instructor.api import nbgrader_api
 
     configured = nbgrader_api(course.ROOT).config.Execute.timeout
     assert configured > Execute.class_traits()["timeout"].default() == 30
@@ -381,7 +381,7 @@ def test_real_chapter_grades_every_correct_answer_full_and_a_blank_one_zero(chap
     passes the same test cells in test_chapterNN.py, in grading mode, and is not graded again here.
     It is handed in without the exercise's read-only helper cells (chapter 1's and 2's test helpers,
     chapter 4's training cell): they are restored, and cost no points."""
-    points = graded_points(chapter)
+    points = autograded_points(nbformat.read(chapter.path, 4))
     assert len(points) >= 3, f"{chapter.stem} has {len(points)} graded test cells"
     root = released([chapter], tmp_path)
     assert tamper_flags(solved(root, chapter)) == []  # no false alarm on the solution's code
@@ -450,7 +450,7 @@ def test_merge_joins_shards_and_a_later_regrade_wins(tmp_path):
 
 
 def test_a_failed_grading_is_summed_up_by_its_real_error_on_one_line():
-    from instructor.grading import last_line, one_line
+    from instructor.results import last_line, one_line
 
     log = (
         "Traceback (most recent call last):\n  File 'x', line 1\n"

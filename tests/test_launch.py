@@ -14,7 +14,8 @@ import yaml
 from submissions import FIXTURE, released
 
 from instructor import course
-from instructor.release import secret_lines, student_tree
+from instructor.cells import is_solution, secret_lines, solutions
+from instructor.release import student_tree
 
 ROOT = course.ROOT
 sys.path.insert(0, str(ROOT / "site"))  # the site's Sphinx extensions ("site" itself is stdlib's)
@@ -104,14 +105,14 @@ def plain(markup: str) -> str:
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
 def test_site_folds_solutions_and_model_answers(fast_site, chapter):
     source = nbformat.read(chapter.path, 4)
-    answers = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    answers = [c for c in source.cells if is_solution(c)]
     assert answers, f"{chapter.stem} has no exercise: every chapter has one (CONTRIBUTING.md)"
     page = (fast_site / "chapters" / f"{chapter.stem}.html").read_text()
     details = r'<details class="admonition hide above-input">(.*?)</details>'
     folded = [plain(block) for block in re.findall(details, page, re.S)]
     for cell in answers:
         if cell.cell_type == "code":  # its answer is shown only inside a "Show solution" toggle
-            region = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S)[0]
+            region = solutions(cell.source)[0]
             line = next(line.strip() for line in region.splitlines() if line.strip())
             assert any("Show solution" in block and line in block for block in folded), line
     dropdowns = re.findall(

@@ -11,6 +11,7 @@ import pytest
 from submissions import FIXTURE, grade_id, released, student_version
 
 from instructor import course
+from instructor.cells import secret_lines, written_points
 from instructor.feedback import leaks
 from instructor.release import (
     check,
@@ -19,9 +20,7 @@ from instructor.release import (
     hand_edits,
     points_table,
     release,
-    secret_lines,
     student_tree,
-    written_points,
 )
 
 REF = "0123456789abcdef"

@@ -7,8 +7,8 @@ import pytest
 from nbgrader.api import Gradebook
 from submissions import FIXTURE, edit, released, solved, submit
 
+from instructor.api import nbgrader_api
 from instructor.grading import autograde
-from instructor.release import nbgrader_api
 
 pytestmark = pytest.mark.slow
 
