@@ -63,6 +63,14 @@ def output_size(n, kernel, stride=1, padding=0):
     log.warning("logging an output size to stderr")
     return (n + 2 * padding - kernel) // stride + 1
 """
+#: A correct answer that needs the file its student handed in beside the notebook.
+OWN_FILE = "one.txt"
+READS_OWN_FILE = f"""\
+def output_size(n, kernel, stride=1, padding=0):
+    with open("{OWN_FILE}") as handle:
+        one = int(handle.read())
+    return (n + 2 * padding - kernel) // stride + one
+"""
 #: The same noise on stderr, then an error: the test still scores zero.
 NOISY_ERROR = """\
 import sys
@@ -159,6 +167,12 @@ def fixture_batch(root):
             edit(full, "ch0-flip", "import os\n\nos._exit(1)"),
             {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
         ),
+        # reads a file handed in beside the notebook (OWN_FILE): the kernel works in a copy of
+        # this student's submitted folder, which the grader names for the sandbox
+        "own-file": (
+            edit(full, "ch0-output-size", READS_OWN_FILE),
+            {"ch0-output-size-tests": 2, "ch0-flip-tests": 3},
+        ),
     }
     for _, points in batch.values():
         points[WRITTEN] = 0  # a written answer scores nothing until it is graded by hand
@@ -172,6 +186,7 @@ def graded(tmp_path_factory):
     for student, (notebook, _) in batch.items():
         submit(root, FIXTURE, student, notebook)
     submit(root, FIXTURE, "not-json", "{ this is not a notebook")
+    (root / "submitted" / "own-file" / FIXTURE.assignment / OWN_FILE).write_text("1\n")
     before = snapshot(root / "submitted")
     results, stderr = [], {}
     # the progress bar: left to decide for itself in the first shard (stderr is no terminal

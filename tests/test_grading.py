@@ -4,6 +4,7 @@ release that could change them). tests/test_autograde.py grades real submissions
 
 import inspect
 import io
+import shutil
 
 import pytest
 from jupyter_client.manager import AsyncKernelManager
@@ -16,6 +17,7 @@ from nbgrader.utils import determine_grade
 
 from instructor.execute import error, stderr_as_stdout
 from instructor.grading import progress_bar
+from instructor.sandbox import SandboxKernelManager
 
 
 class Terminal(io.StringIO):
@@ -140,3 +142,21 @@ def test_the_calls_the_grader_relies_on_are_still_made():
     assert "self.add_missing_grade_cells(nb, resources)" in overwrite, (
         "nbgrader's OverwriteCells no longer restores deleted cells through add_missing_grade_cells"
     )
+
+
+def test_the_kernel_works_in_a_copy_of_the_folder_the_grader_names(tmp_path):
+    """The sandbox copies the submission folder it is told, wherever it is; told none, it gives
+    the kernel an empty folder (it never guesses the student from nbgrader's folder layout)."""
+    named = tmp_path / "anywhere" / "ada"
+    named.mkdir(parents=True)
+    (named / "notes.txt").write_text("mine")
+    manager = SandboxKernelManager(submission=str(named))
+    try:
+        manager._prepare_scratch()
+        assert (manager._scratch / "notes.txt").read_text() == "mine"
+        assert (named / "notes.txt").exists()  # a copy: the submission itself stays
+        manager.submission = ""
+        manager._prepare_scratch()
+        assert list(manager._scratch.iterdir()) == []
+    finally:
+        shutil.rmtree(manager._private)

@@ -135,6 +135,20 @@ def test_check_catches_graded_cells_without_id_or_points(tmp_path, change, expec
     assert any(expected in p for p in problems), problems
 
 
+def test_check_catches_a_marker_beside_other_text(tmp_path):
+    """nbgrader drops a marker's whole line, code beside it included: a marker stands alone."""
+    notebook = nbformat.read(FIXTURE.path, 4)
+    [flip] = [c for c in notebook.cells if grade_id(c) == "ch0-flip"]
+    flip.source = flip.source.replace("    ### END SOLUTION", "    return kernel  ### END SOLUTION")
+    nbformat.write(notebook, tmp_path / FIXTURE.path.name)
+    problems = check_source(course.Chapter(tmp_path / FIXTURE.path.name))
+    assert (
+        "cell 6: a marker shares its line with other text: 'return kernel  ### END SOLUTION'"
+        in problems
+    )
+    assert "cell 6: solution cell without ### BEGIN/END SOLUTION" in problems
+
+
 def test_check_fails_a_chapter_without_exercise(tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 9. Soon")])
     nbformat.write(notebook, tmp_path / "09_soon.ipynb")
