@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.references import bench_references  # noqa: E402
 from course_utils.data import AutoEncoding, BatchLoader, load_fashion_mnist  # noqa: E402
+from course_utils.fastmode import ENV_VAR as FAST_MODE  # noqa: E402
 from course_utils.models import AutoEncoder  # noqa: E402
 from course_utils.training import Trainer  # noqa: E402
 
@@ -100,7 +101,7 @@ def bench_build():
     """A cold build of the whole book in full mode, into a temporary folder; per-chapter times."""
     from jupyter_cache import get_cache
 
-    env = {k: v for k, v in os.environ.items() if k != "COURSE_FAST_MODE"}
+    env = {k: v for k, v in os.environ.items() if k != FAST_MODE}
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         jupyter_book = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]

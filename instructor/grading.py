@@ -6,8 +6,12 @@ and gets its feedback; a broken one is reported without stopping the others. ``j
 its own process) grade at once; ``shard=(i, n)`` or ``students`` grades one slice of the class.
 The console gets one line per submission and a summary (on a terminal, above a progress bar with
 the time left); nbgrader's log, warnings and tracebacks go to ``grades/chN.log``; the grades go to
-``grades/chN.csv`` (a slice: ``chN.shard-I-of-N.csv`` or ``chN.students.csv``), and ``merge``
-joins such files into one.
+``grades/chN.csv`` (a slice: ``chN.shard-I-of-N.csv`` or ``chN.students.csv``; the table, its
+merge and the console lines are instructor/results.py's), then the class report is written.
+
+The walk of one submission (``grade_one``): the sandbox is told which submitted folder to copy,
+nbgrader autogrades and writes the feedback, the submitted and the graded notebook are each read
+once, and the gradebook is opened once for the problems and the points.
 """
 
 import logging
@@ -74,7 +78,12 @@ def read_submission(path: Path) -> tuple[nbformat.NotebookNode | None, str | Non
         return None, f"unreadable notebook: {error}"[:200]
 
 
-def problems_in(submission, graded, gradebook: Gradebook, chapter: Chapter) -> list[str]:
+def problems_in(
+    submission: nbformat.NotebookNode,
+    graded: nbformat.NotebookNode | None,
+    gradebook: Gradebook,
+    chapter: Chapter,
+) -> list[str]:
     """Locked cells the student edited or deleted (nbgrader restores them), and cells that raised
     in the ``graded`` notebook (None: not run)."""
     problems = []
@@ -196,7 +205,9 @@ def grade_one(student: str) -> Result:
     return result
 
 
-def tamper_flags(submission, graded) -> list[str]:
+def tamper_flags(
+    submission: nbformat.NotebookNode | None, graded: nbformat.NotebookNode | None
+) -> list[str]:
     """Static flags of the submitted code (None: unreadable), and what the kernel guard found at
     run time in the ``graded`` notebook (None: not run)."""
     found = []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from instructor.environment import use_threads
+from instructor.environment import FAST_MODE, use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def fast_site(tmp_path_factory):
     if os.environ.get("COURSE_SITE"):
         return Path(os.environ["COURSE_SITE"])
     out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, COURSE_FAST_MODE="1")
+    env = dict(os.environ, **{FAST_MODE: "1"})
     # jupyter_book has no __main__ module: call its command-line entry point with this interpreter
     jupyter_book = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
     command = jupyter_book + ["build", str(ROOT), "--path-output", str(out)]
