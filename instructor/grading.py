@@ -53,6 +53,9 @@ class Result:
     problems: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     sandboxed: bool = True
+    #: Where the seconds went (for the bench): nbgrader's autograde and feedback, and within
+    #: autograde the kernel's start, each cell, the guard's checks (``GuardedExecute``).
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def score(self) -> float:
@@ -194,13 +197,18 @@ def grade_one(student: str) -> Result:
     submission = root / "submitted" / student / chapter.assignment / chapter.path.name
     graded = root / "autograded" / student / chapter.assignment / chapter.path.name
     outcome = api.autograde(chapter.assignment, student, force=True, create=True)
+    result.phases["autograde"] = time.perf_counter() - start
     log.write(f"\n===== {student}: autograde =====\n{outcome.get('log', '')}\n")
     log.write(outcome.get("error") or "")
     with Gradebook(api.coursedir.db_url) as gradebook:
         result.problems = problems_in(submission, graded, gradebook, chapter)
-    result.flags = tamper_flags(submission, graded)
+    report = run_report(graded)
+    result.phases.update(report.get("seconds", {}))
+    result.flags = tamper_flags(submission, report)
     if outcome["success"]:
+        feedback_start = time.perf_counter()
         feedback = api.generate_feedback(chapter.assignment, student, force=True)
+        result.phases["feedback"] = time.perf_counter() - feedback_start
         log.write(f"\n===== {student}: feedback =====\n{feedback.get('log', '')}\n")
         if not feedback["success"]:
             log.write(feedback.get("error") or "")
@@ -220,21 +228,27 @@ def grade_one(student: str) -> Result:
     return result
 
 
-def tamper_flags(submission: Path, graded: Path) -> list[str]:
-    """Static flags of the submitted code, and what the kernel guard found at run time."""
+def run_report(graded: Path) -> dict:
+    """What ``GuardedExecute`` recorded in the graded notebook (empty if there is none)."""
+    if not graded.exists():
+        return {}
+    return nbformat.read(graded, as_version=4).metadata.get(METADATA, {})
+
+
+def tamper_flags(submission: Path, report: dict) -> list[str]:
+    """Static flags of the submitted code, and what the kernel guard found at run time
+    (``report``: see ``run_report``)."""
     found = []
     try:
         found += tamper.flags(nbformat.read(submission, as_version=4))
     except Exception:  # unreadable: reported as a problem already
         pass
-    if graded.exists():
-        report = nbformat.read(graded, as_version=4).metadata.get(METADATA, {})
-        if report.get("rebound"):
-            found.append(
-                "rebound at run time (restored for the tests): " + ", ".join(report["rebound"])
-            )
-        if report.get("guard", "ok") != "ok":
-            found.append(f"kernel guard {report['guard']}")
+    if report.get("rebound"):
+        found.append(
+            "rebound at run time (restored for the tests): " + ", ".join(report["rebound"])
+        )
+    if report.get("guard", "ok") != "ok":
+        found.append(f"kernel guard {report['guard']}")
     return found
 
 

@@ -56,7 +56,12 @@ import json
 import os
 import pkgutil
 import sys
+import time
 import types
+
+#: When this module began to load (seconds since the epoch): the grader times the kernel's
+#: start-up phases from it (bench/run.py prints them).
+LOADED_AT = time.time()
 
 EVENT = "course_guard"
 MODULES = (
@@ -225,7 +230,9 @@ class _Snapshot:
     """What the tests rely on, as it was before any student cell; restored on request."""
 
     def __init__(self):
+        start = time.perf_counter()
         modules = _protected_modules()
+        self.seconds = {"guard_imports": time.perf_counter() - start}
         owners = dict(modules)
         for module_name, class_name in CLASSES:
             if module_name in modules:
@@ -249,6 +256,7 @@ class _Snapshot:
         self.shell = _shell()
         self.shell_state = self._shell_state()
         self.helpers = {}
+        self.seconds["guard_snapshot"] = time.perf_counter() - start - self.seconds["guard_imports"]
 
     # -- the shell's hooks -----------------------------------------------------------------------
     def _shell_state(self):
@@ -537,7 +545,7 @@ def install(event: str = EVENT) -> None:
         if request == "start" and not state["started"]:
             state["started"] = True
             snapshot.outside_cells()
-            box.append(key.hex())
+            box += [key.hex(), {"loaded_at": LOADED_AT, **snapshot.seconds}]
         elif request == "protect":
             snapshot.protect(rest[0])
         elif request == "restore":
