@@ -116,6 +116,9 @@ class GuardedExecute(Execute):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        # once the last cell has answered, the kernel has nothing left that the grade needs: kill
+        # it, rather than wait for it to exit on request (nbclient waits up to 2.5 s, then kills)
+        kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
