@@ -33,8 +33,9 @@ sees (audit events) and reports; adding a second audit hook, which would see the
 requests, is refused once grading has started. The guard reads classes and modules through
 ``type``'s own descriptors, so no code of the notebook's runs while it works. The grader reaches
 it through the audit event ``course_guard``: once before the first cell (``start``: the guard
-hands the grader a random key, only once), then for each ``restore`` with a fresh nonce; the
-answer carries an HMAC of the nonce and the findings under that key. So a student who replaces
+hands the grader a random key, only once, and how long its imports and snapshot took, for the
+bench), then for each ``restore`` with a fresh nonce; the answer carries an HMAC of the nonce and
+the findings under that key. So a student who replaces
 the guard or ``sys.audit`` can silence it or change its answer, but not without the grader
 noticing (a missing or forged answer): that is flagged and the points of the tests after it are
 withheld. A second, clean interpreter that imports the student's definitions would be stronger
