@@ -15,7 +15,7 @@ from nbgrader.preprocessors import Execute, OverwriteCells  # noqa: E402
 
 from instructor.course import SOURCE_DIRECTORY  # noqa: E402
 from instructor.execute import GuardedExecute  # noqa: E402
-from instructor.feedback import HideTests  # noqa: E402
+from instructor.feedback import FeedbackExporter, HideTests  # noqa: E402
 from instructor.preprocessors import CourseSetupCell, LockTeachingCells, WrittenAnswers  # noqa: E402
 from instructor.restore import RestoreCells  # noqa: E402
 
@@ -66,3 +66,5 @@ c.GenerateFeedback.preprocessors = [
     HideTests,
     *GenerateFeedback.class_traits()["preprocessors"].default(),
 ]
+# ... rendered by nbconvert's HTML exporter, whose templates each worker compiles only once.
+c.GenerateFeedback.export_class = FeedbackExporter

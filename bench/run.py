@@ -3,7 +3,8 @@
     python bench/run.py                    # everything (about 20 minutes on 2 cores)
     python bench/run.py --only data trainer
     python bench/run.py --only grading --chapter 1 --submissions 8
-    python bench/run.py --only chapters    # each chapter's median time to grade a submission
+    python bench/run.py --only chapters    # each chapter's median time to grade a submission,
+                                           # and where it went (kernel start, cells, guard ...)
     python bench/run.py --only references --seconds 120   # our models against public ones
 
 Prints a table and JSON, and writes the JSON to bench/results/latest.json. The chapter times come
@@ -176,7 +177,8 @@ def bench_grading(chapter="1", submissions=8):
 
 
 def bench_chapters(submissions=3):
-    """Each chapter's median seconds to grade one submission (its solution), one at a time."""
+    """Each chapter's median seconds to grade one submission (its solution), one at a time, and
+    where they went (``phases``)."""
     import statistics
 
     from instructor import course
@@ -188,7 +190,63 @@ def bench_chapters(submissions=3):
             _, graded = timed_grading(chapter, root, jobs=1)
         median = statistics.median(r.seconds for r in graded)
         result[f"grading_median_s:{chapter.stem}"] = round(median, 1)
+        result[f"grading_phases_s:{chapter.stem}"] = phases(graded)
     return result
+
+
+#: The phases of the kernel's start (``GuardedExecute``), in the order they happen.
+START_PHASES = ("sandbox_copy", "kernel_launch", "guard_imports", "guard_snapshot", "kernel_ready")
+
+
+def phases(graded) -> dict[str, float]:
+    """Median seconds of each phase of grading one submission, over ``graded`` (``Result``s).
+
+    ``total`` is the whole; it splits into ``kernel_start`` (itself split into START_PHASES),
+    ``cells`` (each cell as ``cell:NAME``), ``guard_checks``, ``kernel_shutdown``,
+    ``nbgrader_other`` (the rest of nbgrader's autograde: reading, writing, the gradebook),
+    ``feedback`` and ``grader_other`` (the grader's own checks of the submission)."""
+    import statistics
+
+    rows = []
+    for result in graded:
+        times = dict(result.phases)
+        cells = sum(v for k, v in times.items() if k.startswith("cell:"))
+        execute = cells + sum(
+            times.get(k, 0.0) for k in ("kernel_start", "guard_checks", "kernel_shutdown")
+        )
+        times.update(
+            total=result.seconds,
+            cells=cells,
+            nbgrader_other=times.get("autograde", 0.0) - execute,
+            grader_other=result.seconds - times.get("autograde", 0.0) - times.get("feedback", 0.0),
+        )
+        rows.append(times)
+    keys = dict.fromkeys(k for row in rows for k in row)
+    return {k: round(statistics.median(row.get(k, 0.0) for row in rows), 3) for k in keys}
+
+
+def breakdown(results: dict, slowest_cells: int = 4) -> list[str]:
+    """Lines that say where each chapter's grading time went, in seconds and shares of the total."""
+    lines = []
+    for key, times in results.items():
+        if not key.startswith("grading_phases_s:"):
+            continue
+
+        def part(name, label=None, times=times):
+            share = times.get(name, 0.0) / (times["total"] or 1e-9)
+            return f"{label or name} {times.get(name, 0.0):.2f} s ({share:.0%})"
+
+        cells = sorted((k for k in times if k.startswith("cell:")), key=times.get, reverse=True)
+        slowest = [part(k, k.removeprefix("cell:")) for k in cells[:slowest_cells]]
+        lines += [
+            f"where the time went, {key.split(':', 1)[1]}: {times['total']:.1f} s per submission "
+            "(medians of each phase; under load, read the shares rather than the seconds)",
+            f"  {part('kernel_start')}: {', '.join(map(part, START_PHASES))}",
+            f"  {part('cells')}; slowest: {', '.join(slowest)}",
+            "  " + ", ".join(map(part, ("guard_checks", "kernel_shutdown", "nbgrader_other"))),
+            "  " + ", ".join(map(part, ("feedback", "grader_other"))),
+        ]
+    return lines
 
 
 #: Grading goals (issue 21): seconds per submission, median in each chapter; JOBS=2 speed-up.
@@ -241,9 +299,10 @@ def main():
             "references": {"seconds": args.seconds},
         }.get(name, {})
         results.update(BENCHES[name](**options))
-    width = max(map(len, results))
-    print("\n".join(f"{key:<{width}}  {value}" for key, value in results.items()))
-    for line in against_goals(results):
+    scalars = {k: v for k, v in results.items() if not isinstance(v, dict)}
+    width = max(map(len, scalars))
+    print("\n".join(f"{key:<{width}}  {value}" for key, value in scalars.items()))
+    for line in breakdown(results) + against_goals(results):
         print(line)
     print(json.dumps(results, indent=2))
     out = ROOT / "bench" / "results"

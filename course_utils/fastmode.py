@@ -12,6 +12,8 @@ ENV_VAR = "COURSE_FAST_MODE"
 FAST_SIZES = {"train": 1024, "test": 512}
 #: Batches per epoch that the ``Trainer`` runs in fast mode.
 FAST_BATCHES = 2
+#: Frames that ``widgets.browse`` computes in fast mode.
+FAST_FRAMES = 2
 
 
 def is_fast() -> bool:

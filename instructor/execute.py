@@ -18,6 +18,9 @@
 - A dead kernel (``os._exit``, a crash, the sandbox's memory or CPU limit) ends the run, not the
   grading: the cell it died in gets an error that says so, every later test cell an error saying
   it was not run (zero points), and the cell's name goes into ``course_grading.died_in``.
+- Where the time went, in ``course_grading.seconds``: the kernel's start (the sandbox's copy, the
+  launch, the guard's imports and snapshot, the rest), each cell, the guard's checks, and the
+  kernel's shutdown (``bench/run.py --only chapters`` prints them).
 """
 
 import ast
@@ -68,6 +71,26 @@ def error(ename: str, evalue: str):
     )
 
 
+def start_up(km, kernel_start: float, guard: dict) -> dict[str, float]:
+    """The kernel's start in phases: the sandbox's copy of the submission, the launch (bwrap,
+    Python, ipykernel) until the guard loads, its imports and snapshot, and the rest (the kernel
+    getting ready, the client connecting). Unsigned: for the bench, never for a grade."""
+    try:
+        phases = {
+            "sandbox_copy": km.copy_seconds,
+            "kernel_launch": float(guard["loaded_at"]) - km.launched_at,
+            "guard_imports": float(guard["guard_imports"]),
+            "guard_snapshot": float(guard["guard_snapshot"]),
+        }
+    except (AttributeError, KeyError, TypeError, ValueError):  # another kernel manager
+        return {"kernel_start": kernel_start}
+    return {
+        "kernel_start": kernel_start,
+        **phases,
+        "kernel_ready": kernel_start - sum(phases.values()),
+    }
+
+
 def stderr_as_stdout(cell) -> None:
     """Turn the cell's stderr output into ordinary output, text unchanged."""
     for output in cell.get("outputs", []):
@@ -84,15 +107,22 @@ class GuardedExecute(Execute):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        # once the last cell has answered, the kernel has nothing left that the grade needs: kill
+        # it, rather than wait for it to exit on request (nbclient waits up to 2.5 s, then kills)
+        kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
         self._grace_deadline = None
         self._report = {"rebound": [], "timeouts": 0, "guard": "ok", "died_in": None}
+        self._seconds = {"guard_checks": 0.0}
+        self._clock = time.perf_counter()  # the start, then the end of the latest cell
         nb.metadata.pop(METADATA, None)
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            self._seconds["kernel_shutdown"] = time.perf_counter() - self._clock
+            self._report["seconds"] = {k: round(v, 3) for k, v in self._seconds.items()}
             self._report["rebound"] = sorted(set(self._report["rebound"]))
             nb.metadata[METADATA] = self._report
 
@@ -106,24 +136,37 @@ class GuardedExecute(Execute):
             self._start_guard()
         if is_test(cell):
             self._guard()
+        start = time.perf_counter()
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._report["died_in"] = cell_name(cell, index)
             cell.outputs.append(error("DeadKernelError", DIED))
             return cell, resources
+        finally:
+            if cell.cell_type == "code":
+                self._seconds[f"cell:{cell_name(cell, index)}"] = time.perf_counter() - start
         if is_test(cell):
             stderr_as_stdout(cell)
         self._after_cell(cell, index)
+        self._clock = time.perf_counter()
         return cell, resources
 
     # -- the kernel guard (instructor/kernel_guard.py) -------------------------------------------
     def _start_guard(self):
-        """Before any cell runs: take the guard's key, which it hands out only once."""
+        """Before any cell runs: take the guard's key, which it hands out only once, and its
+        start-up times."""
         self._guard_key = None
+        kernel_start = time.perf_counter() - self._clock
         answer = self._ask_guard("start")
-        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], str):
+        if (
+            isinstance(answer, list)
+            and len(answer) == 2
+            and isinstance(answer[0], str)
+            and isinstance(answer[1], dict)
+        ):
             self._guard_key = answer[0]
+            self._seconds.update(start_up(self.km, kernel_start, answer[1]))
         elif self._report["guard"] == "ok":
             self._report["guard"] = f"did not start: {answer!r}"[:200]
 
@@ -170,6 +213,7 @@ class GuardedExecute(Execute):
             f"(lambda box: (__import__('sys').audit({EVENT!r}, {request!r}, "
             f"*{list(args)!r}, box), box)[1])([])"
         )
+        start = time.perf_counter()
         try:
             msg_id = self.kc.execute(
                 "", silent=True, store_history=False, user_expressions={"x": expression}
@@ -179,6 +223,8 @@ class GuardedExecute(Execute):
         except Exception as error:  # a dead kernel, no reply: the cells report it themselves
             self._report["guard"] = f"could not run: {type(error).__name__} {error}"[:200]
             return None
+        finally:
+            self._seconds["guard_checks"] += time.perf_counter() - start
         if result.get("status") != "ok":
             self._report["guard"] = f"{TAMPERED} {result.get('ename')} {result.get('evalue')}"[:200]
             return None

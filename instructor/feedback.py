@@ -21,7 +21,9 @@ import html
 import re
 from pathlib import Path
 
+import jinja2
 import nbformat
+from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from instructor.cells import (
@@ -39,6 +41,33 @@ from instructor.cells import (
 PLACEHOLDER = "# (hidden tests: their results are below, their code is not shown)\n"
 REDACTED = "[removed from this feedback: it showed a line of a hidden test]"
 TAGS = re.compile(r"<[^>]+>")
+
+
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's compiled templates, kept in memory for the life of the process."""
+
+    def __init__(self):
+        self.code = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.code:  # jinja checks it against the template's source
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbconvert's HTML exporter, its templates compiled once per grading worker: nbgrader makes
+    a new exporter for each feedback file, which compiled them all again (about 1 s each time)."""
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = COMPILED_TEMPLATES
+        return environment
 
 
 class HideTests(NbGraderPreprocessor):

@@ -174,15 +174,20 @@ def grade_one(student: str) -> Result:
     submitted = chapter_folder(root, SUBMITTED, chapter, student)
     api.config.SandboxKernelManager.submission = str(submitted)
     outcome = api.autograde(chapter.assignment, student, force=True, create=True)
+    result.phases["autograde"] = time.perf_counter() - start
     log.write(f"\n===== {student}: autograde =====\n{outcome.get('log', '')}\n")
     log.write(outcome.get("error") or "")
     submission, unreadable = read_submission(submitted / chapter.path.name)
     graded_path = chapter_notebook(root, AUTOGRADED, chapter, student)
     graded = nbformat.read(graded_path, as_version=4) if graded_path.exists() else None
+    if graded is not None:
+        result.phases.update(graded.metadata.get(METADATA, {}).get("seconds", {}))
     result.flags = tamper_flags(submission, graded)
     late = []  # after the problems with the cells
     if outcome["success"]:
+        feedback_start = time.perf_counter()
         feedback = api.generate_feedback(chapter.assignment, student, force=True)
+        result.phases["feedback"] = time.perf_counter() - feedback_start
         log.write(f"\n===== {student}: feedback =====\n{feedback.get('log', '')}\n")
         if not feedback["success"]:
             log.write(feedback.get("error") or "")

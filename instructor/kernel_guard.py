@@ -33,8 +33,9 @@ sees (audit events) and reports; adding a second audit hook, which would see the
 requests, is refused once grading has started. The guard reads classes and modules through
 ``type``'s own descriptors, so no code of the notebook's runs while it works. The grader reaches
 it through the audit event ``course_guard``: once before the first cell (``start``: the guard
-hands the grader a random key, only once), then for each ``restore`` with a fresh nonce; the
-answer carries an HMAC of the nonce and the findings under that key. So a student who replaces
+hands the grader a random key, only once, and how long its imports and snapshot took, for the
+bench), then for each ``restore`` with a fresh nonce; the answer carries an HMAC of the nonce and
+the findings under that key. So a student who replaces
 the guard or ``sys.audit`` can silence it or change its answer, but not without the grader
 noticing (a missing or forged answer): that is flagged and the points of the tests after it are
 withheld. A second, clean interpreter that imports the student's definitions would be stronger
@@ -56,7 +57,12 @@ import json
 import os
 import pkgutil
 import sys
+import time
 import types
+
+#: When this module began to load (seconds since the epoch): the grader times the kernel's
+#: start-up phases from it (bench/run.py prints them).
+LOADED_AT = time.time()
 
 EVENT = "course_guard"
 MODULES = (
@@ -225,7 +231,9 @@ class _Snapshot:
     """What the tests rely on, as it was before any student cell; restored on request."""
 
     def __init__(self):
+        start = time.perf_counter()
         modules = _protected_modules()
+        self.seconds = {"guard_imports": time.perf_counter() - start}
         owners = dict(modules)
         for module_name, class_name in CLASSES:
             if module_name in modules:
@@ -249,6 +257,7 @@ class _Snapshot:
         self.shell = _shell()
         self.shell_state = self._shell_state()
         self.helpers = {}
+        self.seconds["guard_snapshot"] = time.perf_counter() - start - self.seconds["guard_imports"]
 
     # -- the shell's hooks -----------------------------------------------------------------------
     def _shell_state(self):
@@ -537,7 +546,7 @@ def install(event: str = EVENT) -> None:
         if request == "start" and not state["started"]:
             state["started"] = True
             snapshot.outside_cells()
-            box.append(key.hex())
+            box += [key.hex(), {"loaded_at": LOADED_AT, **snapshot.seconds}]
         elif request == "protect":
             snapshot.protect(rest[0])
         elif request == "restore":

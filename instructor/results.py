@@ -30,6 +30,9 @@ class Result:
     problems: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     sandboxed: bool = True
+    #: Where the seconds went (for the bench): nbgrader's autograde and feedback, and within
+    #: autograde the kernel's start, each cell, the guard's checks (``GuardedExecute``).
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def score(self) -> float:

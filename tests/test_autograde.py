@@ -239,6 +239,35 @@ def test_each_submission_gets_exactly_its_points(graded, student):
     assert result.max_points == {"ch0-output-size-tests": 2, "ch0-flip-tests": 3, WRITTEN: 1}
 
 
+def test_each_submission_records_where_its_grading_time_went(graded):
+    """For the bench (bench/run.py): the kernel's start in phases, each code cell, the guard's
+    checks and the shutdown, from the graded notebook; nbgrader's autograde and feedback."""
+    root, _, results, *_ = graded
+    phases = results["full"].phases
+    start_up = ("sandbox_copy", "kernel_launch", "guard_imports", "guard_snapshot", "kernel_ready")
+    assert set(start_up) <= phases.keys()
+    assert phases["kernel_start"] == pytest.approx(sum(phases[p] for p in start_up), abs=0.01)
+    assert phases["guard_imports"] > 0 and phases["kernel_launch"] > 0
+    cells = {k for k in phases if k.startswith("cell:")}
+    assert {"cell:ch0-setup", "cell:ch0-flip", "cell:ch0-flip-tests"} <= cells
+    assert "cell:ch0-think" not in cells  # a written answer, not code
+    assert phases["guard_checks"] > 0 and phases["kernel_shutdown"] >= 0
+    kernel = sum(phases[k] for k in [*cells, "kernel_start", "guard_checks", "kernel_shutdown"])
+    assert kernel < phases["autograde"] < results["full"].seconds
+    assert 0 < phases["feedback"] < results["full"].seconds - phases["autograde"]
+    notebook = nbformat.read(root / "autograded" / "full" / "ch0" / "00_exercise.ipynb", 4)
+    recorded = notebook.metadata["course_grading"]["seconds"]
+    assert recorded.items() <= phases.items()
+
+
+def test_the_grader_kills_each_kernel_rather_than_wait_for_it_to_exit():
+    """Once the last cell has answered, nothing in the kernel matters to the grade; a kernel that
+    imported torch takes over 2.5 s to exit on request, which nbclient would wait for."""
+    from instructor.execute import GuardedExecute
+
+    assert GuardedExecute().shutdown_kernel == "immediate"
+
+
 @pytest.mark.parametrize(
     ("student", "reported"),
     [

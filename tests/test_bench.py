@@ -43,3 +43,39 @@ def test_the_graded_course_is_the_student_version_answered_by_the_instructor(tmp
     for path in handed_in:
         assert [c.source for c in nbformat.read(path, 4).cells] == expected
     assert "return torch.flip(kernel, dims=(-2, -1))" in "".join(expected)
+
+
+def test_the_phases_of_grading_add_up_to_each_submissions_time():
+    from instructor.grading import Result
+
+    def graded(total, autograde, feedback, kernel_start, cell, guard, shutdown):
+        return Result(
+            "s",
+            seconds=total,
+            phases={
+                "autograde": autograde,
+                "feedback": feedback,
+                "kernel_start": kernel_start,
+                "guard_imports": kernel_start / 2,
+                "cell:ch1-test": cell,
+                "cell 3": 0.5,  # not a cell: ignored by the cells' sum
+                "guard_checks": guard,
+                "kernel_shutdown": shutdown,
+            },
+        )
+
+    times = run.phases(
+        [graded(10.0, 8.0, 1.5, 3.0, 4.0, 0.5, 0.25), graded(12.0, 9.5, 2.5, 4.0, 4.5, 0.25, 0.5)]
+    )
+    assert times["total"] == 11.0 and times["cells"] == 4.25 and times["cell:ch1-test"] == 4.25
+    assert times["kernel_start"] == 3.5 and times["guard_imports"] == 1.75
+    assert times["nbgrader_other"] == 0.25  # 8 - 7.75 and 9.5 - 9.25
+    assert times["grader_other"] == 0.25  # median of 10 - 9.5 and 12 - 12
+    lines = run.breakdown({"grading_phases_s:01_a": times, "grading_median_s:01_a": 11.0})
+    assert lines[0].startswith("where the time went, 01_a: 11.0 s per submission")
+    assert (
+        "kernel_start 3.50 s (32%): sandbox_copy 0.00 s (0%), kernel_launch 0.00 s (0%), "
+        in (lines[1])
+    )
+    assert "guard_imports 1.75 s (16%)" in lines[1]
+    assert lines[2] == "  cells 4.25 s (39%); slowest: ch1-test 4.25 s (39%)"

@@ -1,5 +1,5 @@
 """The grader's parts that need no grading run: its progress bar, and the private hooks of nbgrader,
-nbclient and jupyter_client that it overrides (requirements.txt pins their versions below the next
+nbclient, jupyter_client and nbconvert that it overrides (requirements.txt pins their versions below the next
 release that could change them). tests/test_autograde.py grades real submissions end to end."""
 
 import inspect
@@ -10,6 +10,7 @@ import pytest
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
+from nbconvert.exporters import TemplateExporter
 from nbconvert.preprocessors import ExecutePreprocessor
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
@@ -87,6 +88,7 @@ HOOKS = [
         "RestoreCells.restored",
     ),
     (ClearHiddenTests, "_remove_hidden_test_region", "(self, cell)", "grading.student_view"),
+    (TemplateExporter, "_create_environment", "(self)", "feedback.FeedbackExporter"),
     (
         AsyncKernelManager,
         "_async_pre_start_kernel",
@@ -160,3 +162,32 @@ def test_the_kernel_works_in_a_copy_of_the_folder_the_grader_names(tmp_path):
         assert list(manager._scratch.iterdir()) == []
     finally:
         shutil.rmtree(manager._private)
+
+
+def test_feedback_templates_are_compiled_once_per_worker(monkeypatch):
+    """nbgrader makes a new exporter for every feedback file: only the first compiles templates,
+    and the page is the same."""
+    from jinja2 import Environment
+    from nbformat.v4 import new_notebook
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from instructor.course import ROOT
+    from instructor.feedback import COMPILED_TEMPLATES, FeedbackExporter
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    assert config.GenerateFeedback.export_class is FeedbackExporter
+    compiled, compile_template = [], Environment.compile
+
+    def counting(self, *args, **kwargs):
+        compiled.append(args[1:2])
+        return compile_template(self, *args, **kwargs)
+
+    monkeypatch.setattr(Environment, "compile", counting)
+    monkeypatch.setattr(COMPILED_TEMPLATES, "code", {})
+    notebook = new_notebook(cells=[new_code_cell("1 + 1", outputs=[])])
+    first, _ = FeedbackExporter().from_notebook_node(notebook)
+    assert compiled, "the first exporter compiles its templates"
+    count = len(compiled)
+    second, _ = FeedbackExporter().from_notebook_node(notebook)
+    assert len(compiled) == count, f"compiled again: {compiled[count:]}"
+    assert second == first

@@ -282,8 +282,9 @@ def test_the_guard_signs_its_answers_with_a_key_it_hands_out_once():
     )
     assert run.returncode == 0, run.stderr[-2000:]
     first, second = run.stdout.strip().splitlines()
-    (key,), again, answer = ast.literal_eval(first)
+    (key, seconds), again, answer = ast.literal_eval(first)
     assert again == [] and len(key) == 64
+    assert {"loaded_at", "guard_imports", "guard_snapshot"} <= seconds.keys()  # for the bench
     assert verify(key, "nonce-1", answer) == []
     assert verify(key, "nonce-2", answer) is None  # an old answer replayed
     assert verify(key, "nonce-1", [["torch.equal"], answer[1]]) is None  # findings changed

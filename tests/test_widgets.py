@@ -5,7 +5,7 @@ import re
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils.widgets import browser, png
+from course_utils.widgets import browse, browser, png
 
 
 def figure(value):
@@ -45,6 +45,16 @@ def test_browser_nests_and_accepts_png_bytes():
     inner = browser([png(figure(0.5))], ["only"])
     outer = browser([inner], ["layer 1"])
     assert outer.children[1].children[0] is inner
+
+
+@pytest.mark.parametrize(("fast", "drawn"), [("0", [0.0, 0.5, 1.0]), ("1", [0.0, 0.5])])
+def test_browse_draws_every_frame_or_in_fast_mode_the_first_two(monkeypatch, fast, drawn):
+    monkeypatch.setenv("COURSE_FAST_MODE", fast)
+    made = []
+    view = browse(lambda value: made.append(value) or figure(value), [0.0, 0.5, 1.0], "shade")
+    slider, stack = view.children
+    assert made == drawn and slider.options == tuple(map(str, drawn))
+    assert [picture(f)[1] for f in stack.children] == [f"shade {value}" for value in drawn]
 
 
 def test_browser_needs_one_label_per_frame():
