@@ -8,7 +8,7 @@ each assumption with its loss, so that a model's ``assumption`` and its loss can
 assumption    what a pixel is                        loss (mean per pixel)
 ============  =====================================  ===================================
 ``gauss``     a real number, Gaussian around logit   mean squared error
-``truncated`` a Gaussian clipped into [0, 1]         its negative log-likelihood
+``censored``  a Gaussian clipped into [0, 1]         its negative log-likelihood
 ``bernoulli`` a probability of "on" (grey in [0,1])  binary cross-entropy with logits
 ``binary``    exactly 0 or 1                         binary cross-entropy with logits
 ============  =====================================  ===================================
@@ -22,14 +22,27 @@ import torch
 import torch.nn.functional as F
 
 #: The assumptions about pixel values that the course's models and losses understand.
-ASSUMPTIONS = ("gauss", "truncated", "bernoulli", "binary")
+ASSUMPTIONS = ("gauss", "censored", "bernoulli", "binary")
 
-#: Noise level of the truncated Gaussian, in pixel units of [0, 1].
-TRUNCATED_SIGMA = 0.1
+#: Noise level of the censored Gaussian, in pixel units of [0, 1].
+CENSORED_SIGMA = 0.1
+
+#: Names the course used before, and what they are called now.
+RENAMED = {
+    "truncated": "censored",
+    "truncated_loss": "censored_loss",
+    "TRUNCATED_SIGMA": "CENSORED_SIGMA",
+}
+_WHY = "a Gaussian clipped into [0, 1] is censored (its mass beyond 0 and 1 is kept), not truncated"
 
 
 def check_assumption(assumption) -> str:
     """Return ``assumption`` if it is one of :data:`ASSUMPTIONS`, else raise a ``ValueError``."""
+    if assumption in RENAMED:
+        raise ValueError(
+            f"the assumption {assumption!r} was renamed {RENAMED[assumption]!r} ({_WHY}): "
+            f"use {RENAMED[assumption]!r}"
+        )
     if assumption not in ASSUMPTIONS:
         valid = ", ".join(repr(a) for a in ASSUMPTIONS)
         raise ValueError(f"unknown assumption {assumption!r}: choose one of {valid}")
@@ -41,7 +54,7 @@ def gauss_loss(logits, target):
     return F.mse_loss(logits, target)
 
 
-def truncated_loss(logits, target, sigma=TRUNCATED_SIGMA):
+def censored_loss(logits, target, sigma=CENSORED_SIGMA):
     """Negative log-likelihood of a Gaussian (mean ``logits``) whose values are clipped to [0, 1].
 
     A pixel at 0 (or 1) stands for every value the Gaussian puts below 0 (above 1), so its
@@ -68,7 +81,7 @@ def binary_loss(logits, target):
 
 LOSSES = {
     "gauss": gauss_loss,
-    "truncated": truncated_loss,
+    "censored": censored_loss,
     "bernoulli": bernoulli_loss,
     "binary": binary_loss,
 }
@@ -143,3 +156,10 @@ class RegularisedLoss:
     def __repr__(self):
         parts = (getattr(f, "__name__", repr(f)) for f in (self.reconstruction, self.regulariser))
         return "RegularisedLoss({}, {}, weight={:g})".format(*parts, self.weight)
+
+
+def __getattr__(name):
+    """Say what an old name of this module is called now."""
+    if name in RENAMED:
+        raise AttributeError(f"{name} was renamed {RENAMED[name]} ({_WHY}): use {RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -160,7 +160,7 @@ def to_intensities(logits, assumption, clamp=False, rescale=False):
     """Decoder logits as an image under ``assumption``; never in place, never across images.
 
     ``"gauss"``: the logits themselves (``clamp`` cuts them to [0, 1]; ``rescale`` maps each
-    image's own minimum and maximum to 0 and 1); ``"truncated"``: clamped to [0, 1];
+    image's own minimum and maximum to 0 and 1); ``"censored"``: clamped to [0, 1];
     ``"bernoulli"``: their sigmoid, the probability of each pixel; ``"binary"``: 1 where the
     logit is positive, else 0.
     """
@@ -173,7 +173,7 @@ def to_intensities(logits, assumption, clamp=False, rescale=False):
             high = flat.max(dim=1).values.view(-1, *[1] * (logits.dim() - 1))
             image = (logits - low) / (high - low).clamp_min(torch.finfo(logits.dtype).eps)
         return image.clamp(0, 1) if clamp else image.clone()
-    if assumption == "truncated":
+    if assumption == "censored":
         return logits.clamp(0, 1)
     if assumption == "bernoulli":
         return torch.sigmoid(logits)
@@ -183,7 +183,7 @@ def to_intensities(logits, assumption, clamp=False, rescale=False):
 class AutoEncoder(nn.Module):
     """Convolutional auto-encoder: ``encoder`` maps images to codes, ``decoder`` codes to logits.
 
-    ``assumption`` (``"gauss"``, ``"truncated"``, ``"bernoulli"`` or ``"binary"``) says what the
+    ``assumption`` (``"gauss"``, ``"censored"``, ``"bernoulli"`` or ``"binary"``) says what the
     logits mean: :meth:`to_intensities` turns them into an image, and
     ``course_utils.losses.loss_for(model.assumption)`` is the loss that matches.
     ``code_size`` adds a linear bottleneck of that many numbers (for ``image_size``-sided images),
@@ -240,7 +240,7 @@ class AutoEncoder(nn.Module):
         """Logits as an image under the model's assumption (see :func:`to_intensities`)."""
         if self.assumption is None:
             raise ValueError(
-                "this model has no assumption: pass assumption='gauss', 'truncated', "
+                "this model has no assumption: pass assumption='gauss', 'censored', "
                 "'bernoulli' or 'binary' when you build it"
             )
         return to_intensities(logits, self.assumption, clamp, rescale)

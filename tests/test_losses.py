@@ -9,16 +9,16 @@ from torch.distributions import Bernoulli, Normal
 
 from course_utils.losses import (
     ASSUMPTIONS,
+    CENSORED_SIGMA,
     LOSSES,
-    TRUNCATED_SIGMA,
     bernoulli_loss,
     bernoulli_nll,
     bernoulli_nll_per_image,
     binary_loss,
+    censored_loss,
     check_assumption,
     gauss_loss,
     loss_for,
-    truncated_loss,
 )
 from course_utils.models import to_intensities
 
@@ -50,10 +50,10 @@ def test_bce_losses_are_the_bernoulli_nll(loss, binary):
     assert torch.allclose(loss(logits, target), nll, atol=1e-6)
 
 
-def test_truncated_loss_is_the_clipped_gaussian_nll():
+def test_censored_loss_is_the_clipped_gaussian_nll():
     logits, target = _pair()
     logits = 0.5 + 0.05 * logits.double()  # within 8σ of 0 and 1: the naive cdf stays accurate
-    normal, mirrored = Normal(logits, TRUNCATED_SIGMA), Normal(-logits, TRUNCATED_SIGMA)
+    normal, mirrored = Normal(logits, CENSORED_SIGMA), Normal(-logits, CENSORED_SIGMA)
     target = target.double()
     expected = torch.where(
         target <= 0,
@@ -61,13 +61,13 @@ def test_truncated_loss_is_the_clipped_gaussian_nll():
         torch.where(target >= 1, -torch.log(mirrored.cdf(-torch.ones_like(target))),
                     -normal.log_prob(target)),
     )  # fmt: skip
-    assert torch.allclose(truncated_loss(logits, target), expected.mean())
+    assert torch.allclose(censored_loss(logits, target), expected.mean())
 
 
-def test_truncated_loss_stays_finite_far_outside_and_pulls_the_right_way():
+def test_censored_loss_stays_finite_far_outside_and_pulls_the_right_way():
     mu = torch.tensor([-40.0, 40.0, -40.0, 40.0, 0.3], requires_grad=True)
     target = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.3])
-    loss = truncated_loss(mu, target)
+    loss = censored_loss(mu, target)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(mu.grad).all()
     assert mu.grad[0] >= 0 and mu.grad[1] <= 0  # already right: no push further (≈ 0)
@@ -84,7 +84,7 @@ def test_loss_for_pairs_each_assumption_with_its_loss(assumption):
         "gauss": F.mse_loss,
         "bernoulli": F.binary_cross_entropy_with_logits,
         "binary": F.binary_cross_entropy_with_logits,
-        "truncated": truncated_loss,
+        "censored": censored_loss,
     }[assumption](logits, target)
     assert torch.allclose(loss_for(assumption)(logits, target), expected)
 
@@ -140,3 +140,18 @@ def test_bernoulli_nll_per_image_is_minus_the_bernoulli_log_likelihood_of_each_i
     expected = -Bernoulli(logits=logits).log_prob(target).flatten(1).sum(1)
     assert torch.allclose(bernoulli_nll_per_image(logits, target), expected, atol=1e-5)
     assert torch.isclose(bernoulli_nll(logits, target), expected.mean(), atol=1e-5)
+
+
+def test_the_old_name_truncated_says_it_was_renamed():
+    """The censored Gaussian was called "truncated": the old names fail, naming the new ones."""
+    with pytest.raises(ValueError, match="'truncated' was renamed 'censored'.*use 'censored'"):
+        loss_for("truncated")
+    with pytest.raises(ValueError, match="renamed 'censored'"):
+        to_intensities(torch.zeros(2), "truncated")
+    import course_utils.losses as losses
+
+    for old, new in [("truncated_loss", "censored_loss"), ("TRUNCATED_SIGMA", "CENSORED_SIGMA")]:
+        with pytest.raises(AttributeError, match=f"{old} was renamed {new}"):
+            getattr(losses, old)
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        losses.nonsense  # noqa: B018

@@ -192,9 +192,9 @@ def test_gauss_is_the_identity_unless_clamped():
     assert torch.equal(to_intensities(logits, "gauss", clamp=True), logits.clamp(0, 1))
 
 
-def test_truncated_clamps_bernoulli_squashes_binary_thresholds():
+def test_censored_clamps_bernoulli_squashes_binary_thresholds():
     logits = _logits()
-    assert torch.equal(to_intensities(logits, "truncated"), torch.clamp(logits, 0, 1))
+    assert torch.equal(to_intensities(logits, "censored"), torch.clamp(logits, 0, 1))
     bern = to_intensities(logits, "bernoulli")
     assert torch.allclose(bern, 1 / (1 + torch.exp(-logits)))
     binary = to_intensities(logits, "binary")
@@ -203,7 +203,7 @@ def test_truncated_clamps_bernoulli_squashes_binary_thresholds():
     assert binary.dtype == logits.dtype
 
 
-@pytest.mark.parametrize("assumption", ["truncated", "bernoulli", "binary"])
+@pytest.mark.parametrize("assumption", ["censored", "bernoulli", "binary"])
 def test_intensities_land_in_the_unit_interval(assumption):
     out = to_intensities(_logits() * 100, assumption)
     assert out.min() >= 0 and out.max() <= 1
