@@ -185,18 +185,21 @@ return None
     ),
 }
 
-#: wrong controllers -> (fails the visible rule tests, fails the trained outcome too; None: not trained)
+#: wrong controllers -> (fails the visible rule tests, fails the trained outcome too; None: not
+#: trained). Two epochs of 2,000 images are too short for a wrong sign or an ignored target to run
+#: away (both ended between half and twice the target when tried): the update's tests catch them,
+#: while a constant weight (weight 1 leaves the rate near 12 nats) fails the trained rate as well.
 CONTROLLER_MISTAKES = {
-    "the target ignored": (
+    "the target ignored": (  # the weight only grows: in two short epochs it may pass the rate
         "self.loss.weight = max(0.0, self.loss.weight + self.step * parts['regularisation'].item())",
         True,
-        True,
+        None,
     ),
-    "the sign flipped": (
+    "the sign flipped": (  # two short epochs end in range too: the update's tests catch it
         "gap = parts['regularisation'].item() - self.target\n"
         "self.loss.weight = max(0.0, self.loss.weight - self.step * gap)",
         True,
-        True,
+        None,
     ),
     "a constant weight": ("pass", True, True),
     "negative weights allowed": (
