@@ -31,6 +31,13 @@ def gaussian_kl(mean, log_var):
     return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).flatten(1).sum(1)
 
 
+def bits_per_dim(nats, pixels=28 * 28) -> float:
+    """Nats per image as bits per pixel, ``nats / (pixels ln 2)``: the unit of most VAE papers."""
+    if pixels < 1:
+        raise ValueError(f"pixels must be a positive number of pixels per image, not {pixels}")
+    return float(nats) / (pixels * math.log(2))
+
+
 def _device(model):
     return next(model.parameters()).device
 

@@ -13,6 +13,10 @@ from matplotlib.ticker import MaxNLocator
 CMAP = "gray"
 CELL = 1.1  # inches per image in a grid
 
+#: Pairs of test images, by index (sneaker → ankle boot, pullover → T-shirt, trouser → dress,
+#: coat → sandal): chapters 4 and 5 interpolate the same ones, so the two models can be compared.
+INTERPOLATION_PAIRS = ((9, 0), (16, 19), (5, 13), (6, 8))
+
 
 def _closed(fig):
     plt.close(fig)
@@ -74,6 +78,20 @@ def compare_images(rows, labels=None, n=8, vmin=0.0, vmax=1.0, titles=None, titl
         fig.suptitle(title)
     fig.tight_layout()
     return _closed(fig)
+
+
+def interpolate(encode, decode, images, pairs=INTERPOLATION_PAIRS, steps=9):
+    """One row per pair ``(a, b)``: ``decode`` of ``steps`` codes on the line from code a to code b.
+
+    ``encode`` maps images to codes (one row each), ``decode`` codes to images; both run without
+    gradients. The first and last image of a row decode the two images' own codes.
+    """
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2, the two ends, not {steps}")
+    with torch.no_grad():
+        codes = encode(images)
+        t = torch.linspace(0, 1, steps, device=codes.device).unsqueeze(1)
+        return [decode((1 - t) * codes[a] + t * codes[b]) for a, b in pairs]
 
 
 def plot_history(history, parts=None, logy=False, ylabel=None):

@@ -178,29 +178,6 @@ class Trainer:
                 self.history[split].setdefault(name, []).append(value)
 
 
-class WarmUp:
-    """The batches of ``loader``, while ``loss.weight`` rises linearly from 0 to ``target``.
-
-    KL annealing: train on it instead of on the loader, and the weight of a ``RegularisedLoss``
-    (anything with a ``weight`` attribute) grows batch by batch over the first ``steps`` batches,
-    then stays at ``target``.
-    """
-
-    def __init__(self, loader, loss, target, steps):
-        if steps < 1:
-            raise ValueError(f"steps must be at least 1 batch, not {steps}")
-        self.loader, self.loss, self.target, self.steps, self.step = loader, loss, target, steps, 0
-
-    def __len__(self):
-        return len(self.loader)
-
-    def __iter__(self):
-        for batch in self.loader:
-            self.loss.weight = self.target * min(1.0, self.step / self.steps)
-            self.step += 1
-            yield batch
-
-
 def _summary(train, valid):
     text = "  ".join(f"train {k} {v:.4g}" for k, v in train.items())
     return text + "".join(f"  valid {k} {v:.4g}" for k, v in valid.items())

@@ -4,12 +4,15 @@ passes a correct answer written differently, hidden tests included, in grading (
 import re
 
 import pytest
-from kernel import HIDDEN, ChapterKernel, with_answer
+from kernel import HIDDEN, CellFailed, ChapterKernel, with_answer
 
 pytestmark = pytest.mark.slow
 
 VAE = "ch5-vae"  # one class, three solution blocks: sample, regularisation, forward
 NLL = "ch5-bernoulli-nll"
+IWAE = "ch5-iwae"
+IWAE_TESTS = "ch5-iwae-tests"
+IWAE_OUTCOME = "ch5-iwae-outcome-tests"
 TESTS = {
     "sample": "ch5-sample-tests",
     "regularisation": "ch5-regularisation-tests",
@@ -177,6 +180,92 @@ MISTAKES = {
     ),
 }
 
+#: the importance-weighted bound: the log weights written out, K x N (mean, log_var given above)
+LOG_WEIGHTS = """
+std = torch.exp(0.5 * log_var)
+z = mean + std * noise
+logits = model.decode(z.flatten(0, 1)).view(len(noise), *x.shape)
+log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+log_px_z = log_px_z.flatten(2).sum(2)
+log_w = log_px_z + Normal(0.0, 1.0).log_prob(z).sum(2) - Normal(mean, std).log_prob(z).sum(2)
+"""
+
+#: correct bounds written differently
+IWAE_ALTERNATIVES = {
+    "a loop over the K codes, log-sum-exp by hand with the max": """
+q = Normal(mean, torch.exp(0.5 * log_var))
+log_w = []
+for eps in noise:
+    z = mean + q.scale * eps
+    log_px = -F.binary_cross_entropy_with_logits(model.decode(z), x, reduction="none")
+    log_w.append(log_px.sum(dim=(1, 2, 3)) + Normal(0.0, 1.0).log_prob(z).sum(1) - q.log_prob(z).sum(1))
+log_w = torch.stack(log_w)
+top = log_w.max(dim=0).values
+return top + (log_w - top).exp().mean(dim=0).log()
+""",
+    "the Gaussian log-densities written out": """
+z = mean + torch.exp(0.5 * log_var) * noise
+logits = model.decode(z.flatten(0, 1)).view(len(noise), *x.shape)
+log_px_z = (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).flatten(2).sum(2)
+half_log_2pi = 0.5 * math.log(2 * math.pi)
+log_pz = (-0.5 * z**2 - half_log_2pi).sum(2)
+log_qz = (-0.5 * noise**2 - 0.5 * log_var - half_log_2pi).sum(2)
+return torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(noise.shape[0])
+""",
+}
+
+#: the bound's entry of ALTERNATIVES (graded through nbgrader by test_autograde.py)
+ALTERNATIVES[IWAE] = IWAE_ALTERNATIVES["a loop over the K codes, log-sum-exp by hand with the max"]
+
+#: wrong bounds -> (the test cell that must catch it, fails its visible part too)
+IWAE_MISTAKES = {
+    "the mean of exp, outside log space (underflows to log 0)": (
+        LOG_WEIGHTS + "return torch.log(torch.exp(log_w).mean(dim=0))",
+        IWAE_TESTS,
+        True,
+    ),
+    "the mean of the log weights (the ELBO for every K)": (
+        LOG_WEIGHTS + "return log_w.mean(dim=0)",
+        IWAE_TESTS,
+        True,
+    ),
+    "log-sum-exp without the 1/K": (
+        LOG_WEIGHTS + "return torch.logsumexp(log_w, dim=0)",
+        IWAE_TESTS,
+        True,
+    ),
+    "the closed-form KL in place of log p(z) - log q(z | x)": (
+        LOG_WEIGHTS.replace(
+            "log_w = log_px_z + Normal(0.0, 1.0).log_prob(z).sum(2) - Normal(mean, std).log_prob(z).sum(2)",
+            "log_w = log_px_z - 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(1)",
+        )
+        + "return torch.logsumexp(log_w, dim=0) - math.log(len(noise))",
+        IWAE_TESTS,
+        True,
+    ),
+    "std = exp(log_var)": (
+        LOG_WEIGHTS.replace("std = torch.exp(0.5 * log_var)", "std = torch.exp(log_var)")
+        + "return torch.logsumexp(log_w, dim=0) - math.log(len(noise))",
+        IWAE_TESTS,
+        True,
+    ),
+    "the course's reparameterise and per-image cross-entropy": (
+        LOG_WEIGHTS.replace(
+            "z = mean + std * noise",
+            "from course_utils.likelihood import reparameterise\nz = reparameterise(mean, log_var, noise)",
+        ).replace(
+            'log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")\n'
+            "log_px_z = log_px_z.flatten(2).sum(2)",
+            "from course_utils.losses import bernoulli_nll_per_image\n"
+            "log_px_z = -bernoulli_nll_per_image(logits.flatten(0, 1), x.repeat(len(noise), 1, 1, 1))"
+            ".view(len(noise), len(x))",
+        )
+        + "return torch.logsumexp(log_w, dim=0) - math.log(len(noise))",
+        IWAE_TESTS,
+        False,
+    ),
+}
+
 METHOD = r"(    def {name}\(self.*?)(?=\n    def |\Z)"
 #: ways of taking a method from the course's VariationalAutoEncoder instead of writing it
 BORROWED = {
@@ -266,3 +355,45 @@ def test_borrowing_the_reference_method_fails_in_the_hidden_tests(kernel, task, 
         kernel.assert_fails(TESTS[task], f"{task} {how} from the reference", visible=False)
     finally:
         kernel.run_cell(VAE)
+
+
+@pytest.fixture(scope="module")
+def iwae_kernel():
+    with ChapterKernel("05_variational_autoencoders") as k:
+        k.run_before(IWAE)
+        k.run_cell(IWAE)
+        yield k
+
+
+def test_the_bounds_solution_passes_and_alternatives_keep_the_points(iwae_kernel):
+    for tests in (IWAE_TESTS, IWAE_OUTCOME):
+        iwae_kernel.run_cell(tests)
+        assert HIDDEN.search(iwae_kernel.cell(tests)), f"{tests} has no hidden tests"
+    try:
+        for name, body in IWAE_ALTERNATIVES.items():
+            iwae_kernel.answer(IWAE, body)
+            for tests in (IWAE_TESTS, IWAE_OUTCOME):
+                iwae_kernel.assert_passes(tests, name)
+    finally:
+        iwae_kernel.run_cell(IWAE)
+
+
+@pytest.mark.parametrize("mistake", IWAE_MISTAKES)
+def test_bound_mistake_fails(iwae_kernel, mistake):
+    body, tests, visible = IWAE_MISTAKES[mistake]
+    iwae_kernel.answer(IWAE, body)
+    try:
+        iwae_kernel.assert_fails(tests, mistake, visible=visible)
+        if not visible:
+            assert "course_utils" in str(_failure(iwae_kernel, tests)), mistake
+    finally:
+        iwae_kernel.run_cell(IWAE)
+
+
+def _failure(kernel, grade):
+    """What the test cell ``grade`` raised (its exception's message), or None."""
+    try:
+        kernel.run_cell(grade)
+    except CellFailed as error:
+        return error.evalue
+    return None

@@ -1,10 +1,9 @@
 """Chapter 6's exercises: each test cell passes the solution, fails the usual mistakes (named), and
 passes a correct answer written differently, hidden tests included, in grading (fast) mode.
 
-The balanced VAE's outcome test trains a VAE with the student's loss for real (two epochs on 5,000
-images, even in fast mode), so the wrong weights below are judged by what training made of them:
-once for each way a weight can go wrong (no KL trained, or the KL crushing the reconstruction), and
-once for each correct weight written another way.
+The rate controller's outcome test trains a VAE under the student's controller for real (two
+epochs on 2,000 images, even in fast mode), so the wrong controllers below are judged by the rate
+training reached as well as by the rule's visible tests.
 """
 
 import re
@@ -18,20 +17,10 @@ LOSS = "ch6-regularised-loss"
 LOSS_TESTS = "ch6-regularised-loss-tests"
 VERDICT = "ch6-dominating-part"
 VERDICT_TESTS = "ch6-dominating-part-tests"
-BALANCED = "ch6-balanced-loss"
-WEIGHT_TESTS = "ch6-balanced-weight-tests"
-OUTCOME_TESTS = "ch6-balanced-outcome-tests"
-SOLUTIONS = {LOSS: LOSS_TESTS, VERDICT: VERDICT_TESTS, BALANCED: WEIGHT_TESTS}
-
-PER_PIXEL = "lambda logits, x: F.binary_cross_entropy_with_logits(logits, x)"
-BATCH_SUM = 'lambda logits, x: F.binary_cross_entropy_with_logits(logits, x, reduction="sum")'
-
-
-def balanced(reconstruction="bernoulli_nll", weight="1.0"):
-    return (
-        f"balanced_loss = RegularisedLoss({reconstruction}, balanced_vae.regularisation, "
-        f"weight={weight})"
-    )
+CONTROLLER = "ch6-controller"
+RULE_TESTS = "ch6-controller-tests"
+OUTCOME_TESTS = "ch6-controller-outcome-tests"
+SOLUTIONS = {LOSS: LOSS_TESTS, VERDICT: VERDICT_TESTS, CONTROLLER: RULE_TESTS}
 
 
 #: One correct alternative per solution cell.
@@ -48,7 +37,12 @@ collapsed = kl < 2
 costs_too_much = 2 * kl > mean_image - reconstruction
 return "regularisation" if collapsed else ("reconstruction" if costs_too_much else None)
 """,
-    BALANCED: balanced(PER_PIXEL, "1 / 784"),
+    CONTROLLER: """
+import math
+
+gap = float(parts["regularisation"]) - self.target
+self.loss.weight *= math.exp(self.step * gap)  # GECO's multiplicative update: never negative
+""",
 }
 
 LOSS_MISTAKES = {
@@ -191,19 +185,48 @@ return None
     ),
 }
 
-#: balanced_loss -> (passes the weight test, passes the outcome test); the outcome test trains a
-#: VAE (about 20 s each), so it runs once per way an answer can go: None where another answer
-#: already trains the same failure (or test_solutions_pass_every_test_cell the solution).
-BALANCED_ANSWERS = {
-    "the solution, weight 1": (balanced(), True, None),
-    "weight 4, the sweep's largest balanced weight": (balanced(weight="4"), True, True),
-    "weight 1/4": (balanced(weight="1 / 4"), True, True),
-    "per-pixel mean reconstruction with weight 1/784": (balanced(PER_PIXEL, "1 / 784"), True, True),
-    "per-pixel mean reconstruction, weight 1 (beta 784)": (balanced(PER_PIXEL), False, False),
-    "no regularisation": (balanced(weight="0.0"), False, False),
-    "tiny weight": (balanced(weight="1 / 2048"), False, None),
-    "huge weight": (balanced(weight="100.0"), False, None),
-    "reconstruction summed over the batch (beta 1/8 here)": (balanced(BATCH_SUM), False, None),
+#: wrong controllers -> (fails the visible rule tests, fails the trained outcome too; None: not
+#: trained). Two epochs of 2,000 images are too short for a wrong sign or an ignored target to run
+#: away (both ended between half and twice the target when tried): the update's tests catch them,
+#: while a constant weight (weight 1 leaves the rate near 12 nats) fails the trained rate as well.
+CONTROLLER_MISTAKES = {
+    "the target ignored": (  # the weight only grows: in two short epochs it may pass the rate
+        "self.loss.weight = max(0.0, self.loss.weight + self.step * parts['regularisation'].item())",
+        True,
+        None,
+    ),
+    "the sign flipped": (  # two short epochs end in range too: the update's tests catch it
+        "gap = parts['regularisation'].item() - self.target\n"
+        "self.loss.weight = max(0.0, self.loss.weight - self.step * gap)",
+        True,
+        None,
+    ),
+    "a constant weight": ("pass", True, True),
+    "negative weights allowed": (
+        "gap = parts['regularisation'].item() - self.target\n"
+        "self.loss.weight = self.loss.weight + self.step * gap",
+        True,
+        None,
+    ),
+    "the weight set to the gap, not moved by it": (
+        "gap = parts['regularisation'].item() - self.target\n"
+        "self.loss.weight = max(0.0, self.step * gap)",
+        True,
+        None,
+    ),
+    "the first batch's rate kept": (
+        "self.__dict__.setdefault('first_rate', parts['regularisation'].item())\n"
+        "gap = self.first_rate - self.target\n"
+        "self.loss.weight = max(0.0, self.loss.weight + self.step * gap)",
+        False,
+        None,
+    ),
+    "the step ignored": (
+        "gap = parts['regularisation'].item() - self.target\n"
+        "self.loss.weight = max(0.0, self.loss.weight + 0.1 * gap)",
+        False,
+        None,
+    ),
 }
 
 
@@ -223,22 +246,14 @@ def run_until(kernel, grade):
     kernel.position = max(kernel.position, stop)
 
 
-def training_cell(kernel):
-    """The code cell right after the balanced-loss exercise: it trains ``balanced_vae``."""
-    cells = kernel.code_cells
-    index = next(i for i, c in enumerate(cells) if grade_id(c) == BALANCED)
-    return cells[index + 1].source
-
-
 def test_solutions_pass_every_test_cell(kernel):
     run_until(kernel, OUTCOME_TESTS)
-    assert "balanced_trainer.fit" in training_cell(kernel)
     for solution, tests in SOLUTIONS.items():
         kernel.run_cell(solution)
         kernel.run_cell(tests)
-        assert HIDDEN.search(kernel.cell(tests)) or tests == WEIGHT_TESTS, tests
+        assert HIDDEN.search(kernel.cell(tests)), tests
     printed = kernel.run_cell(OUTCOME_TESTS)
-    assert "trained with your loss" in printed
+    assert "rate reached" in printed
 
 
 def test_points_add_up_to_ten(kernel):
@@ -315,27 +330,14 @@ def test_verdict_mistake_fails(kernel, mistake):
         kernel.run_cell(VERDICT)
 
 
-@pytest.mark.parametrize("answer", BALANCED_ANSWERS)
-def test_balanced_loss_is_judged_by_its_weight_and_by_training(kernel, answer):
-    run_until(kernel, BALANCED)
-    source, weight_ok, outcome_ok = BALANCED_ANSWERS[answer]
-    kernel.answer(BALANCED, source)
+@pytest.mark.parametrize("mistake", CONTROLLER_MISTAKES)
+def test_controller_mistake_fails(kernel, mistake):
+    run_until(kernel, OUTCOME_TESTS)
+    body, visible, trained = CONTROLLER_MISTAKES[mistake]
+    kernel.answer(CONTROLLER, body)
     try:
-        assert kernel.fails(WEIGHT_TESTS) != weight_ok, f"the weight test misjudges: {answer}"
-        if outcome_ok is not None:
-            assert kernel.fails(OUTCOME_TESTS) != outcome_ok, f"the outcome misjudges: {answer}"
+        kernel.assert_fails(RULE_TESTS, mistake, visible=visible)
+        if trained:
+            assert kernel.fails(OUTCOME_TESTS), f"the trained rate passes the mistake: {mistake}"
     finally:
-        kernel.run_cell(BALANCED)
-
-
-def test_a_loss_whose_regularisation_misses_the_gradient_fails_the_outcome(kernel):
-    """Right numbers, wrong gradient: only training tells, and the outcome test trains."""
-    run_until(kernel, BALANCED)
-    kernel.answer(LOSS, LOSS_MISTAKES["the regularisation detached from the total"])
-    try:
-        kernel.run_cell(BALANCED)
-        kernel.run_cell(WEIGHT_TESTS)  # the values are right...
-        assert kernel.fails(OUTCOME_TESTS), "the outcome test passes a loss that trains no KL"
-    finally:
-        kernel.run_cell(LOSS)
-        kernel.run_cell(BALANCED)
+        kernel.run_cell(CONTROLLER)

@@ -98,3 +98,13 @@ def test_reparameterise_moves_and_scales_the_noise_differentiably():
     z.sum().backward()
     assert torch.allclose(mean.grad, torch.ones(2))
     assert torch.allclose(log_var.grad, 0.5 * torch.exp(0.5 * log_var.detach()) * noise)
+
+
+def test_bits_per_dim_is_nats_over_pixels_times_ln_2():
+    from course_utils.likelihood import bits_per_dim
+
+    assert bits_per_dim(784 * math.log(2)) == pytest.approx(1.0)
+    assert bits_per_dim(250.0) == pytest.approx(250.0 / (784 * math.log(2)))
+    assert bits_per_dim(torch.tensor(30.0), pixels=10) == pytest.approx(30 / (10 * math.log(2)))
+    with pytest.raises(ValueError, match="pixels"):
+        bits_per_dim(1.0, pixels=0)

@@ -131,3 +131,18 @@ def test_scatter_codes_draws_posteriors_as_two_std_ellipses():
     assert [d for e in ellipses for d in (e.width, e.height)] == pytest.approx([0.4, 1.2, 0.8, 0.2])
     with pytest.raises(ValueError, match="K×2"):
         scatter_codes(codes, labels, posteriors=(means, stds[:1]))
+
+
+def test_interpolate_decodes_straight_lines_between_the_pairs_codes():
+    from course_utils.plotting import INTERPOLATION_PAIRS, interpolate
+
+    images = torch.arange(20 * 2, dtype=torch.float32).view(20, 2)
+    rows = interpolate(lambda x: 2 * x, lambda z: z - 1, images, pairs=((0, 3), (5, 1)), steps=5)
+    assert len(rows) == 2 and rows[0].shape == (5, 2)
+    assert torch.allclose(rows[0][0], 2 * images[0] - 1) and torch.allclose(
+        rows[0][-1], 2 * images[3] - 1
+    )
+    assert torch.allclose(rows[1][2], (images[5] + images[1]) - 1)  # the midpoint of the codes
+    assert all(max(pair) < 10_000 for pair in INTERPOLATION_PAIRS)
+    with pytest.raises(ValueError, match="steps"):
+        interpolate(lambda x: x, lambda z: z, images, steps=1)

@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from course_utils.data import BatchLoader
-from course_utils.training import Trainer, TrainingDiverged, WarmUp, default_device
+from course_utils.training import Trainer, TrainingDiverged, default_device
 
 
 @pytest.fixture(autouse=True)
@@ -127,39 +127,6 @@ def test_unshortened_fit_trains_every_epoch_in_full_even_in_fast_mode(monkeypatc
     history = Trainer(nn.Linear(3, 1), loss).fit(data, regression(seed=1), epochs=3, shorten=False)
     assert history["epoch"] == [1, 2, 3]
     assert calls == ([True] * 4 + [False] * 8) * 3
-
-
-def test_warm_up_raises_the_weight_linearly_then_holds_it():
-    class Loss:
-        weight = 7.0
-
-    loss, seen = Loss(), []
-    batches = WarmUp(list(range(6)), loss, target=2.0, steps=4)
-    assert len(batches) == 6
-    for _ in range(2):
-        for batch in batches:
-            seen.append((batch, loss.weight))
-    assert seen[:6] == [(0, 0.0), (1, 0.5), (2, 1.0), (3, 1.5), (4, 2.0), (5, 2.0)]
-    assert [weight for _, weight in seen[6:]] == [2.0] * 6  # the schedule runs across epochs
-
-
-def test_warm_up_trains_a_regularised_loss_to_its_target_weight():
-    torch.manual_seed(0)
-    model = nn.Linear(3, 1)
-    seen = []
-
-    def loss(output, target):
-        seen.append(loss.weight)
-        return nn.functional.mse_loss(output, target) + loss.weight * model.weight.pow(2).sum()
-
-    loss.weight = 0.0
-    Trainer(model, loss).fit(WarmUp(regression(n=96), loss, target=0.3, steps=2), epochs=2)
-    assert seen == pytest.approx([0.0, 0.15, 0.3, 0.3, 0.3, 0.3])
-
-
-def test_warm_up_needs_at_least_one_step():
-    with pytest.raises(ValueError, match="steps must be at least 1"):
-        WarmUp([], None, target=1.0, steps=0)
 
 
 def test_plain_text_progress_in_logs(capsys):
