@@ -27,7 +27,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from instructor.api import nbgrader_api
 from instructor.cells import AUTOGRADED, cell_name, chapter_notebook
 from instructor.course import ROOT, Chapter
-from instructor.results import ANSI, read_table, scores, split
+from instructor.results import ANSI, not_graded_yet, read_table, scores, split
 
 #: What a problem in the grades table is, by the words in it; the first match wins.
 PROBLEM_KINDS = {
@@ -37,7 +37,8 @@ PROBLEM_KINDS = {
     "read-only cell edited or deleted": re.compile(r": (edited|deleted)\b"),
     "not graded": re.compile(r"NOT GRADED"),
 }
-COLOURS = {"full": "#1b7837", "partial": "#e08214", "zero": "#b2182b"}
+#: A written answer that nobody has graded by hand yet is "not graded yet", not "zero".
+COLOURS = {"full": "#1b7837", "partial": "#e08214", "zero": "#b2182b", "not graded yet": "#8c8c8c"}
 SHOWN = 10  # rows in the tables of slowest and least reliable cells
 
 
@@ -52,6 +53,8 @@ class Submission:
     graded: bool
     points: dict[str, float] = field(default_factory=dict)
     max_points: dict[str, float] = field(default_factory=dict)
+    #: written answers not graded by hand yet
+    not_graded_yet: set[str] = field(default_factory=set)
     notebook: nbformat.NotebookNode | None = None
 
     @property
@@ -85,6 +88,9 @@ def load(chapter: Chapter, csv_path: Path, db_url: str) -> list[Submission]:
             if submission.graded:
                 try:
                     submission.points, submission.max_points = scores(
+                        gradebook, chapter, submission.student
+                    )
+                    submission.not_graded_yet = not_graded_yet(
                         gradebook, chapter, submission.student
                     )
                 except MissingEntry:
@@ -152,14 +158,16 @@ def failures(submissions, tests: list[str]) -> list[Failure]:
 
 
 def outcomes(submissions, tests: list[str]) -> dict[str, dict[str, list[str]]]:
-    """Per test cell, the graded students with full, partial and zero points."""
-    shares = {cell: {"full": [], "partial": [], "zero": []} for cell in tests}
+    """Per test cell, the graded students with full, partial and zero points, and for a written
+    answer those that nobody has graded by hand yet."""
+    shares = {cell: {kind: [] for kind in COLOURS} for cell in tests}
     for submission in submissions:
         for cell in tests:
             if cell not in submission.max_points:
                 continue
             score, top = submission.points[cell], submission.max_points[cell]
             kind = "full" if score >= top else "zero" if score <= 0 else "partial"
+            kind = "not graded yet" if cell in submission.not_graded_yet else kind
             shares[cell][kind].append(submission.student)
     return shares
 
@@ -241,7 +249,7 @@ def outcome_bars(shares: dict[str, dict[str, list[str]]]) -> Figure:
         axes.barh(cells, share, left=left, color=colour, label=kind, edgecolor="white")
         left = [a + b for a, b in zip(left, share, strict=True)]
     axes.set(xlabel="share of graded students (%)", xlim=(0, 100))
-    axes.legend(ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    axes.legend(ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     return figure
 
@@ -356,7 +364,8 @@ endfor %}{{ '; ' if not loop.last else '.' }}{% endfor %}">
 <caption>Graded students per test cell and outcome (share of the graded)</caption>
 <thead><tr><th scope="col">test cell</th><th scope="col" class="number">points</th>
 <th scope="col" class="number">full</th><th scope="col" class="number">partial</th>
-<th scope="col" class="number">zero</th></tr></thead>
+<th scope="col" class="number">zero</th>
+<th scope="col" class="number">not graded yet</th></tr></thead>
 <tbody>
 {% for cell, outcome in shares.items() %}
 <tr><th scope="row">{{ cell }}</th>

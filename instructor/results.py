@@ -47,6 +47,14 @@ def scores(gradebook: Gradebook, chapter: Chapter, student: str) -> tuple[dict, 
     return {g.name: g.score for g in grades}, {g.name: g.max_score for g in grades}
 
 
+def not_graded_yet(gradebook: Gradebook, chapter: Chapter, student: str) -> set[str]:
+    """The written answers of a submission that nobody has graded by hand yet (their score reads 0)."""
+    notebook = gradebook.find_submission_notebook(chapter.stem, chapter.assignment, student)
+    return {
+        g.name for g in notebook.grades if g.cell.cell_type == "markdown" and g.manual_score is None
+    }
+
+
 def output_name(chapter: Chapter, shard, chosen) -> str:
     if chosen:
         return f"{chapter.assignment}.students"

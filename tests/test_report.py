@@ -76,7 +76,8 @@ def test_autograde_writes_the_report(graded):
     _, after_grading, _ = graded
     page = BeautifulSoup(after_grading, "html.parser")
     flip = dict((r[0], r[2:]) for r in rows(page, "Graded students per test cell"))
-    assert flip["ch0-flip-tests"] == ["2 (25%)", "0 (0%)", "6 (75%)"]  # before the manual grade
+    # before the manual grade
+    assert flip["ch0-flip-tests"] == ["2 (25%)", "0 (0%)", "6 (75%)", "0 (0%)"]
 
 
 @pytest.mark.slow
@@ -97,21 +98,35 @@ def test_summary_and_score_distribution(graded):
 def test_full_partial_and_zero_scores_per_test_cell(graded):
     root, _, page = graded
     assert rows(page, "Graded students per test cell") == [
-        ["ch0-output-size-tests", "2", "6 (75%)", "0 (0%)", "2 (25%)"],
-        ["ch0-flip-tests", "3", "2 (25%)", "1 (12%)", "5 (62%)"],  # 12.5 and 62.5, rounded even
-        ["ch0-think", "1", "0 (0%)", "0 (0%)", "8 (100%)"],  # the written answer, not graded yet
+        ["ch0-output-size-tests", "2", "6 (75%)", "0 (0%)", "2 (25%)", "0 (0%)"],
+        # 12.5 and 62.5, rounded even
+        ["ch0-flip-tests", "3", "2 (25%)", "1 (12%)", "5 (62%)", "0 (0%)"],
+        # the written answer: nobody has graded it by hand yet, so it is not counted as zero
+        ["ch0-think", "1", "0 (0%)", "0 (0%)", "0 (0%)", "8 (100%)"],
     ]
     submissions = report.load(
         FIXTURE, root / "grades" / "ch0.csv", f"sqlite:///{root}/gradebook.db"
     )
-    shares = report.outcomes(submissions, ["ch0-flip-tests"])["ch0-flip-tests"]
-    assert shares == {
+    shares = report.outcomes(submissions, ["ch0-flip-tests", "ch0-think"])
+    assert shares["ch0-flip-tests"] == {
         "full": ["full", "partial"],
         "partial": ["endless-loop"],
         "zero": ["blank", "markup", "rebind", "syntax-error", "wrong-flip"],
+        "not graded yet": [],
     }
+    assert len(shares["ch0-think"]["not graded yet"]) == 8
+    # once graded by hand, a written answer's 0 is a zero
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        assert report.not_graded_yet(gradebook, FIXTURE, "blank") == {"ch0-think"}
+        gradebook.find_grade("ch0-think", "00_exercise", "ch0", "blank").manual_score = 0
+        gradebook.db.commit()
+        assert report.not_graded_yet(gradebook, FIXTURE, "blank") == set()
+        gradebook.find_grade("ch0-think", "00_exercise", "ch0", "blank").manual_score = None
+        gradebook.db.commit()  # as it was, for the other tests of this class
     bars = page.find(id="tests").find_next("img")
-    assert "ch0-flip-tests 25% full, 12% partial, 62% zero;" in " ".join(bars["alt"].split())
+    assert "ch0-flip-tests 25% full, 12% partial, 62% zero, 0% not graded yet;" in " ".join(
+        bars["alt"].split()
+    )
 
 
 @pytest.mark.slow
