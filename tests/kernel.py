@@ -32,10 +32,12 @@ def with_answer(source, body, block=0):
 
 
 def with_answers(source, bodies):
-    """``source`` with its solution blocks replaced by ``bodies`` (one string, or one per block)."""
+    """``source`` with its solution blocks replaced by ``bodies`` (one string, or one per block,
+    ``None`` keeping that block)."""
     bodies = [bodies] if isinstance(bodies, str) else bodies
     for block, body in reversed(list(enumerate(bodies))):  # last first: numbers shift once replaced
-        source = with_answer(source, body, block)
+        if body is not None:
+            source = with_answer(source, body, block)
     return source
 
 
