@@ -17,6 +17,7 @@ keeping the instructor's block: :func:`block`), a whole cell (:class:`Cell`) or 
 cell edited (:class:`Edit`).
 """
 
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from instructor.release import test_points as points_of  # the release's table o
 
 MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
 LIBRARY = "course_utils"
+BROKEN = ("SyntaxError", "IndentationError", "NameError")  # a table's row, not the answer, is wrong
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,10 @@ def caught(session, name, mistake, tests):
         else:
             assert seen, f"the visible part of {cell} passes the mistake {name!r}"
         message = f"{seen.ename}: {seen.evalue}"
+        if os.environ.get("EXERCISE_MESSAGES"):  # a file to list each mistake's message in
+            with open(os.environ["EXERCISE_MESSAGES"], "a") as log:
+                log.write(f"{name}\t{cell}\t{message.splitlines()[0] if message else ''}\n")
+        assert mistake.match or seen.ename not in BROKEN, f"{name!r} is not Python: {message}"
         assert not mistake.match or re.search(mistake.match, message), (
             f"{cell} fails {name!r} with {message!r}, not a message matching {mistake.match!r}"
         )

@@ -15,7 +15,7 @@ from course_utils.animation import (
 )
 
 KERNEL = torch.tensor([[1.0, 2.0, 3.0], [1.0, -1.0, 2.0], [-1.0, 1.0, 1.0]])
-IMAGE = torch.arange(25.0).view(5, 5) % 4
+IMAGE = torch.arange(25.0).view(5, 5) % 7  # not symmetric: rows and columns differ
 SETTINGS = [(2, 1), (1, 0), (3, 2)]  # stride, padding: the strides tile the padded image
 
 

@@ -3,7 +3,7 @@ passes the solution and correct answers written differently, and fails the mista
 and every way of reusing the library's reference layers."""
 
 import pytest
-from exercises import Cell, Exercise, Task, hidden
+from exercises import Cell, Exercise, Mistake, Task, hidden
 
 pytestmark = pytest.mark.slow
 
@@ -42,28 +42,27 @@ shape = (y.shape[0], self.in_channels, *input_size)
 return torch.nn.grad.conv2d_input(shape, self.weight, y, self.stride, self.padding, self.dilation, self.groups)""",
     },
     mistakes={
-        "conv: a fresh ConvTranspose2d": f"""
+        "conv: a fresh ConvTranspose2d": Mistake(f"""
 {OUTPUT_PADDING}
 fresh = nn.ConvTranspose2d(self.out_channels, self.in_channels, self.kernel_size, self.stride, self.padding, output_padding, self.groups, bias=False, dilation=self.dilation)
-return fresh(y)""",
-        "conv: ignoring stride, padding and dilation": "return F.conv_transpose2d(y, self.weight)",
-        "conv: no output_padding (loses a row)": "return F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, 0, self.groups, self.dilation)",
+return fresh(y)""", match="own weights, without the bias"),
+        "conv: ignoring stride, padding and dilation": Mistake("return F.conv_transpose2d(y, self.weight)", match="undo should give the input's shape"),
+        "conv: no output_padding (loses a row)": Mistake("return F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, 0, self.groups, self.dilation)", match="check output_padding"),
         "conv: output_padding stride - 1 whatever the size": hidden(
-            "return F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, [s - 1 for s in self.stride], self.groups, self.dilation)"
-        ),
+            "return F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, [s - 1 for s in self.stride], self.groups, self.dilation)", match="compute output_padding from the input size"),
         "conv: ignoring dilation": hidden("""
 output_padding = [n - ((m - 1) * s - 2 * p + (k - 1) + 1) for n, m, k, s, p in zip(input_size, y.shape[-2:], self.kernel_size, self.stride, self.padding)]
-return F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, output_padding, self.groups)"""),
+return F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, output_padding, self.groups)""", match="undo fails for .*'dilation': 2"),
         "conv: ignoring groups": hidden(f"""
 {OUTPUT_PADDING}
-return F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, output_padding, 1, self.dilation)"""),
-        "conv: adding the bias": f"""
+return F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, output_padding, 1, self.dilation)""", match="wrong shape for .*'groups': 2"),
+        "conv: adding the bias": Mistake(f"""
 {OUTPUT_PADDING}
 x = F.conv_transpose2d(y, self.weight, None, self.stride, self.padding, output_padding, self.groups, self.dilation)
-return x + self.bias.mean()""",
-        "conv: the flipped kernel of a true convolution": f"""
+return x + self.bias.mean()""", match="own weights, without the bias"),
+        "conv: the flipped kernel of a true convolution": Mistake(f"""
 {OUTPUT_PADDING}
-return F.conv_transpose2d(y, self.weight.flip(-1, -2), None, self.stride, self.padding, output_padding, self.groups, self.dilation)""",
+return F.conv_transpose2d(y, self.weight.flip(-1, -2), None, self.stride, self.padding, output_padding, self.groups, self.dilation)""", match="own weights, without the bias"),
     },
     reuse={
         "conv: calling the course's reference": """
@@ -101,13 +100,13 @@ flat.index_put_((rows, switches.reshape(n * c, -1)), y.reshape(n * c, -1), accum
 return flat.view(n, c, *input_size)""",
     },
     mistakes={
-        "pool: F.max_unpool2d keeps one value where windows overlap": "return F.max_unpool2d(y, switches, self.kernel_size, self.stride, self.padding, output_size=input_size)",
-        "pool: scatter overwrites instead of adding": """
+        "pool: F.max_unpool2d keeps one value where windows overlap": Mistake("return F.max_unpool2d(y, switches, self.kernel_size, self.stride, self.padding, output_size=input_size)", match="maximum of all four windows"),
+        "pool: scatter overwrites instead of adding": Mistake("""
 n, c = y.shape[:2]
 x = y.new_zeros(n, c, input_size[0] * input_size[1])
-return x.scatter(2, switches.flatten(2), y.flatten(2)).view(n, c, *input_size)""",
-        "pool: unpooling without the output size": "return F.max_unpool2d(y, switches, self.kernel_size, self.stride, self.padding)",
-        "pool: upsampling instead of the switches": "return F.interpolate(y, size=tuple(input_size))",
+return x.scatter(2, switches.flatten(2), y.flatten(2)).view(n, c, *input_size)""", match="maximum of all four windows"),
+        "pool: unpooling without the output size": Mistake("return F.max_unpool2d(y, switches, self.kernel_size, self.stride, self.padding)", match="the result must have the input's size"),
+        "pool: upsampling instead of the switches": Mistake("return F.interpolate(y, size=tuple(input_size))", match="where its maximum was"),
     },
     reuse={
         "pool: calling the course's reference": """
@@ -149,42 +148,42 @@ match rule:
         raise ValueError(f"rule {rule!r} is none of deconvnet, backprop, guided")""",
     },
     mistakes={
-        "relu: the gradient rule whatever the rule": "return torch.where(positive, y, 0.0)",
-        "relu: the deconvnet rule whatever the rule": "return F.relu(y)",
-        "relu: deconvnet and backprop swapped": """
+        "relu: the gradient rule whatever the rule": Mistake("return torch.where(positive, y, 0.0)", match="the deconvnet rule keeps the positive part"),
+        "relu: the deconvnet rule whatever the rule": Mistake("return F.relu(y)", match="the backprop rule keeps the signal"),
+        "relu: deconvnet and backprop swapped": Mistake("""
 if rule == "backprop":
     return F.relu(y)
 if rule == "deconvnet":
     return y * positive
 if rule == "guided":
     return F.relu(y) * positive
-raise ValueError("rule must be deconvnet, backprop or guided")""",
-        "relu: guided without the mask": """
+raise ValueError("rule must be deconvnet, backprop or guided")""", match="the deconvnet rule keeps the positive part"),
+        "relu: guided without the mask": Mistake("""
 if rule in ("deconvnet", "guided"):
     return F.relu(y)
 if rule == "backprop":
     return y * positive
-raise ValueError("rule must be deconvnet, backprop or guided")""",
-        "relu: backprop masked by the signal instead of the forward input": RELU_RULES.format(
+raise ValueError("rule must be deconvnet, backprop or guided")""", match="the guided rule keeps"),
+        "relu: backprop masked by the signal instead of the forward input": Mistake(RELU_RULES.format(
             backprop="y * (y > 0)", error='"rule must be deconvnet, backprop or guided"'
-        ),
-        "relu: an unknown rule falls back to deconvnet": """
+        ), match="the backprop rule keeps the signal"),
+        "relu: an unknown rule falls back to deconvnet": Mistake("""
 if rule == "backprop":
     return y * positive
 if rule == "guided":
     return F.relu(y) * positive
-return F.relu(y)""",
-        "relu: an error that does not say which rules exist": RELU_RULES.format(
+return F.relu(y)""", match="should raise a ValueError"),
+        "relu: an error that does not say which rules exist": Mistake(RELU_RULES.format(
             backprop="y * positive", error='"unknown rule"'
-        ),
-        "relu: editing the signal in place": """
+        ), match="should name the three rules"),
+        "relu: editing the signal in place": Mistake("""
 if rule not in ("deconvnet", "backprop", "guided"):
     raise ValueError("rule must be deconvnet, backprop or guided")
 if rule != "backprop":
     y.clamp_(min=0)
 if rule != "deconvnet":
     y.mul_(positive)
-return y""",
+return y""", match="the backprop rule keeps the signal"),
     },
     reuse={
         "relu: calling the course's reference": """
