@@ -3,7 +3,7 @@ passes the solution and correct answers written differently, and fails the mista
 and the library's own projection."""
 
 import pytest
-from exercises import Cell, Exercise, Task, hidden
+from exercises import Cell, Exercise, Mistake, Task, hidden
 from kernel import HIDDEN
 
 pytestmark = pytest.mark.slow
@@ -46,29 +46,28 @@ for i, sample in enumerate(activations):  # one sample at a time
 return model.undo(kept, contexts)""",
     },
     mistakes={
-        "visualise: top k over the whole batch": """
+        "visualise: top k over the whole batch": Mistake("""
 activations, contexts = model.activations(x, layer)
 flat = activations.flatten()
 top = flat.topk(k)
 kept = torch.zeros_like(flat).scatter(0, top.indices, top.values)
-return model.undo(kept.view_as(activations), contexts)""",
-        "visualise: no zeroing, every activation goes back": """
+return model.undo(kept.view_as(activations), contexts)""", match="each sample keeps its own k strongest activations"),
+        "visualise: no zeroing, every activation goes back": Mistake("""
 activations, contexts = model.activations(x, layer)
-return model.undo(activations, contexts)""",
-        "visualise: ones instead of the activations' values": top_k().replace("top.values", "1.0"),
-        "visualise: the k smallest": top_k().replace("topk(k, dim=1)", "topk(k, dim=1, largest=False)"),
-        "visualise: k per channel instead of per sample": """
+return model.undo(activations, contexts)""", match="k=2 at the ReLU"),
+        "visualise: ones instead of the activations' values": Mistake(top_k().replace("top.values", "1.0"), match="k=2 at the ReLU"),
+        "visualise: the k smallest": Mistake(top_k().replace("topk(k, dim=1)", "topk(k, dim=1, largest=False)"), match="k=2 at the ReLU"),
+        "visualise: k per channel instead of per sample": Mistake("""
 activations, contexts = model.activations(x, layer)
 flat = activations.flatten(2)
 top = flat.topk(k, dim=2)
 kept = torch.zeros_like(flat).scatter(2, top.indices, top.values)
-return model.undo(kept.view_as(activations), contexts)""",
+return model.undo(kept.view_as(activations), contexts)""", match="k=2 at the ReLU"),
         "visualise: largest magnitude instead of largest value": hidden(
-            top_k().replace("flat.topk", "flat.abs().topk").replace("top.values", "flat.gather(1, top.indices)")
-        ),
-        "visualise: one layer too early": hidden(top_k("None if layer is None else layer - 1")),
-        "visualise: crashes on layer=None": top_k().replace("contexts)", "contexts[: layer + 1])"),
-        "visualise: guided backpropagation's ReLU rule": hidden(top_k(rule=', rule="guided"')),
+            top_k().replace("flat.topk", "flat.abs().topk").replace("top.values", "flat.gather(1, top.indices)"), match="wrong projection at layer 0"),
+        "visualise: one layer too early": hidden(top_k("None if layer is None else layer - 1"), match="wrong projection at layer 0"),
+        "visualise: crashes on layer=None": Mistake(top_k().replace("contexts)", "contexts[: layer + 1])"), match="TypeError: .*'NoneType'"),
+        "visualise: guided backpropagation's ReLU rule": hidden(top_k(rule=', rule="guided"'), match="wrong projection at layer 3"),
     },
     reuse={
         "visualise: calling the library's visualise_activations": "return model.visualise_activations(x, layer, k)",
@@ -99,10 +98,10 @@ ranked = torch.sort(peaks.detach(), descending=True)
 return ranked.values[:n], ranked.indices[:n]""",
     },
     mistakes={
-        "top_images: the mean over positions instead of the peak": peaks().replace("amax", "mean"),
-        "top_images: every channel instead of the one given": peaks(channel="", dims="1, 2, 3"),
-        "top_images: weakest first": peaks(largest=", largest=False"),
-        "top_images: positions within the batch, not within images": """
+        "top_images: the mean over positions instead of the peak": Mistake(peaks().replace("amax", "mean"), match="rank by each image's largest activation"),
+        "top_images: every channel instead of the one given": Mistake(peaks(channel="", dims="1, 2, 3"), match="rank by each image's largest activation"),
+        "top_images: weakest first": Mistake(peaks(largest=", largest=False"), match="rank by each image's largest activation"),
+        "top_images: positions within the batch, not within images": Mistake("""
 best_peaks, best_indices = [], []
 for batch in images.split(batch_size):
     top = model.activations(batch, layer)[0][:, channel].amax(dim=(1, 2)).topk(min(n, len(batch)))
@@ -110,14 +109,13 @@ for batch in images.split(batch_size):
     best_indices.append(top.indices)
 peaks, indices = torch.cat(best_peaks), torch.cat(best_indices)
 order = peaks.topk(n).indices
-return peaks[order], indices[order]""",
-        "top_images: all images at once": "return model.activations(images, layer)[0][:, channel].amax(dim=(1, 2)).topk(n)",
-        "top_images: indices and peaks swapped": peaks().replace(
+return peaks[order], indices[order]""", match="rank by each image's largest activation"),
+        "top_images: all images at once": Mistake("return model.activations(images, layer)[0][:, channel].amax(dim=(1, 2)).topk(n)", match="at most batch_size at a time"),
+        "top_images: indices and peaks swapped": Mistake(peaks().replace(
             "return peaks.topk(n)", "top = peaks.topk(n)\nreturn top.indices, top.values"
-        ),
+        ), match="not \\[9.0, 7.0, 5.0\\]"),
         "top_images: one layer too early": hidden(
-            "before = None if layer is None else layer - 1\n" + peaks("before")
-        ),
+            "before = None if layer is None else layer - 1\n" + peaks("before"), match="wrong peaks for layer 0"),
     },
 )  # fmt: skip
 
@@ -143,30 +141,30 @@ with torch.no_grad():
 return torch.cat(maps)""",
     },
     mistakes={
-        "class_map: the rule ignored": CLASS_SIGNAL + "return features.undo(linear.weight[predicted].view_as(activations), contexts)",
-        "class_map: always class 0": CLASS_SIGNAL + """
+        "class_map: the rule ignored": Mistake(CLASS_SIGNAL + "return features.undo(linear.weight[predicted].view_as(activations), contexts)", match="with rule='backprop'"),
+        "class_map: always class 0": Mistake(CLASS_SIGNAL + """
 signal = linear.weight[torch.zeros_like(predicted)].view_as(activations)
-return features.undo(signal, contexts, rule)""",
-        "class_map: every class's weights summed": CLASS_SIGNAL + """
+return features.undo(signal, contexts, rule)""", match="start from the row of the predicted class"),
+        "class_map: every class's weights summed": Mistake(CLASS_SIGNAL + """
 signal = linear.weight.sum(dim=0).expand(len(x), -1).reshape(activations.shape)
-return features.undo(signal, contexts, rule)""",
-        "class_map: the strongest activation instead of the class's weights": CLASS_SIGNAL + """
+return features.undo(signal, contexts, rule)""", match="start from the row of the predicted class"),
+        "class_map: the strongest activation instead of the class's weights": Mistake(CLASS_SIGNAL + """
 flat = activations.flatten(1)
 top = flat.topk(1, dim=1)
 kept = torch.zeros_like(flat).scatter(1, top.indices, top.values)
-return features.undo(kept.view_as(activations), contexts, rule)""",
-        "class_map: the signal reshaped channels-last": CLASS_SIGNAL + """
+return features.undo(kept.view_as(activations), contexts, rule)""", match="start from the row of the predicted class"),
+        "class_map: the signal reshaped channels-last": Mistake(CLASS_SIGNAL + """
 n, c, h, w = activations.shape
 signal = linear.weight[predicted].view(n, h, w, c).permute(0, 3, 1, 2)
-return features.undo(signal, contexts, rule)""",
-        "class_map: the probability's gradient instead of the score's": CLASS_SIGNAL + """
+return features.undo(signal, contexts, rule)""", match="gradient of the predicted class's score"),
+        "class_map: the probability's gradient instead of the score's": Mistake(CLASS_SIGNAL + """
 activations = activations.detach().requires_grad_()
 probabilities = linear(activations.flatten(1)).softmax(dim=1)
 (signal,) = torch.autograd.grad(probabilities.max(dim=1).values.sum(), activations)
-return features.undo(signal, contexts, rule)""",
-        "class_map: the signal times the activations": CLASS_SIGNAL + """
+return features.undo(signal, contexts, rule)""", match="start from the row of the predicted class"),
+        "class_map: the signal times the activations": Mistake(CLASS_SIGNAL + """
 signal = linear.weight[predicted].view_as(activations) * activations
-return features.undo(signal, contexts, rule)""",
+return features.undo(signal, contexts, rule)""", match="start from the row of the predicted class"),
     },
 )  # fmt: skip
 
