@@ -57,7 +57,7 @@ def grade_id(cell):
 class ChapterKernel:
     """Context manager: ``with ChapterKernel("01_transposed_convolutions") as k: ...``."""
 
-    def __init__(self, chapter, timeout=300):
+    def __init__(self, chapter, timeout=600):  # seconds a cell may run: training, on a busy machine
         path = (
             CHAPTERS / f"{chapter}.ipynb" if not str(chapter).endswith(".ipynb") else Path(chapter)
         )
