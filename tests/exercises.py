@@ -198,8 +198,11 @@ class Exercise:
 
     @property
     def written_differently(self) -> dict:
-        """Each solution cell's first alternative: one submission, that test_autograde grades."""
-        return {cell: next(iter(task.alternatives.values())) for cell, task in self.tasks.items()}
+        """Each solution cell's first alternative: one submission, that test_autograde grades
+        (so each is a body or a list of bodies, for ``with_answers``)."""
+        answers = {cell: [*task.alternatives.values()][0] for cell, task in self.tasks.items()}
+        assert all(isinstance(answer, str | list) for answer in answers.values()), answers
+        return answers
 
     def cases(self, table) -> list:
         """``(solution cell, name)`` of every row of ``table`` (alternatives, mistakes, reuse)."""
