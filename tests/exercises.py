@@ -28,8 +28,7 @@ import nbformat
 import pytest
 from kernel import CHAPTERS, HIDDEN, CellFailed, ChapterKernel, grade_id, with_answers
 
-# the release's points; instructor.cells after issue 22's move
-from instructor.release import test_points as points_of
+from instructor.cells import autograded_points as points_of
 
 MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
 LIBRARY = "course_utils"

@@ -1,75 +1,77 @@
 """Chapter 3's exercises, as tables for the harness in ``tests/exercises.py``: each test cell passes
-the solution and a correct answer written differently, and fails the mistakes students make (in its
+the solution and correct answers written differently, and fails the mistakes students make (in its
 visible part, or only in the hidden one) and every way of reusing the library's model."""
 
 import re
 
 import pytest
-from exercises import Cell, Edit, Exercise, Task, hidden
+from exercises import Cell, Edit, Exercise, Mistake, Task, hidden
 
 pytestmark = pytest.mark.slow
 
-PADDED = "nn.ConvTranspose2d(width, channels, kernel_size, padding=padding),"
-CONV = (
-    "conv = lambda n: (n + 2 * (kernel_size // 2) - kernel_size) // stride + 1\nside = image_size\n"
-)
-STRIDED_TRANSPOSE = (
-    "nn.ConvTranspose2d(width, channels, kernel_size, 2, padding, output_padding=1),"
-)
+STAGE = "nn.ConvTranspose2d(width, channels, kernel_size, stride, padding, stride - 1),"
+CODE_CONV = "encoder.append(nn.Conv2d(channels, code_channels, kernel_size, padding=padding))"
+DESIGN = "design = dict(hid_channels={}, code_channels={}, kernel_size={}, strided={})"
+CDIST = "torch.cdist(queries.flatten(1), gallery.flatten(1))"
 
 AUTOENCODER = Task(
     tests={"ch3-autoencoder-tests": 4},
     alternatives={
-        "autoencoder: average pooling in a loop": [
+        "autoencoder: the decoder read from the encoder": [
             """
 p = kernel_size // 2
+s = 2 if strided else 1
 sizes = [in_channels, *hid_channels]
-down, up = [], [nn.ConvTranspose2d(code_channels, sizes[-1], kernel_size, padding=p)]
+down = []
 for c_in, c_out in zip(sizes, sizes[1:]):
-    down += [nn.Conv2d(c_in, c_out, kernel_size, padding=p), nn.ReLU(), nn.AvgPool2d(2)]
+    down += [nn.Conv2d(c_in, c_out, kernel_size, stride=s, padding=p), nn.ReLU()]
+    if not strided:
+        down.append(nn.AvgPool2d(2))
 down.append(nn.Conv2d(sizes[-1], code_channels, kernel_size, padding=p))
-for c_out, c_in in reversed(list(zip(sizes, sizes[1:]))):
-    up += [nn.Upsample(scale_factor=2), nn.ReLU(), nn.ConvTranspose2d(c_in, c_out, kernel_size, padding=p)]
+up = []
+for layer in reversed(down):
+    if isinstance(layer, nn.Conv2d):
+        t = layer.stride[0]
+        up.append(nn.ConvTranspose2d(layer.out_channels, layer.in_channels, kernel_size, t, p, output_padding=t - 1))
+    elif isinstance(layer, nn.AvgPool2d):
+        up.append(nn.Upsample(scale_factor=2))
+    else:
+        up.append(nn.ReLU())
 self.encoder = nn.Sequential(*down)
 self.decoder = nn.Sequential(*up)""",
-            """
-code = self.encoder(x)
-return self.decoder(code)""",
+            "code = self.encoder(x)\nreturn self.decoder(code)",
         ],
     },
     mistakes={
         "a sigmoid at the end of the decoder": Edit({"self.decoder = nn.Sequential(*decoder)": "self.decoder = nn.Sequential(*decoder, nn.Sigmoid())"}),
-        "a ReLU after the code": Edit({
-            "encoder.append(nn.Conv2d(channels, code_channels, kernel_size, padding=padding))":
-            "encoder += [nn.Conv2d(channels, code_channels, kernel_size, padding=padding), nn.ReLU()]"
-        }),
+        "a ReLU after the code": Edit({CODE_CONV: "encoder += [nn.Conv2d(channels, code_channels, kernel_size, padding=padding), nn.ReLU()]"}),
         "ordinary convolutions in the decoder": Edit({"nn.ConvTranspose2d(": "nn.Conv2d("}),
-        "no padding": Edit({"padding = kernel_size // 2": "padding = 0"}),
-        "max pooling": Edit({"nn.AvgPool2d(2)": "nn.MaxPool2d(2)"}),
+        "no padding": Edit({"padding, stride = kernel_size // 2,": "padding, stride = 0,"}),
+        "max pooling": Edit({"[nn.AvgPool2d(2)]": "[nn.MaxPool2d(2)]"}),
         "upsampling after the transposed convolution": Edit({
-            "nn.Upsample(scale_factor=2),\n                nn.ReLU(),\n                " + PADDED:
-            "nn.ReLU(),\n                " + PADDED + "\n                nn.Upsample(scale_factor=2),"
+            "*unpool,\n                nn.ReLU(),\n                " + STAGE: "nn.ReLU(),\n                " + STAGE + "\n                *unpool,"
         }),
-        "the decoder built in the encoder's order": Edit(
-            {"decoder = [\n": "decoder = decoder + [\n", "            ] + decoder\n": "            ]\n"}
-        ),
+        "the decoder built in the encoder's order": Edit({"decoder = [\n": "decoder = decoder + [\n", "            ] + decoder\n": "            ]\n"}),
         "forward skips the decoder's last layer": Edit({"return self.decoder(self.encoder(x))": "return self.decoder[:-1](self.encoder(x))"}),
+        "strided: no output_padding": Edit({STAGE: STAGE.replace(", stride - 1)", ")")}),
+        "strided: pooling as well as strides": Edit({"([], []) if strided else ": "([nn.AvgPool2d(2)], [nn.Upsample(scale_factor=2)]) if strided else "}),
+        "strided: stride 2 in the code's convolution too": Edit({CODE_CONV: CODE_CONV.replace("padding=padding))", "stride, padding))")}),
+        "strided=True ignored": Edit({"padding, stride = kernel_size // 2, 2 if strided else 1": "padding, stride = kernel_size // 2, 1\n        strided = False"}),
         "only the first two stages": hidden(Edit({"for width in hid_channels:": "for width in hid_channels[:2]:"})),
-        "a kernel size of 3 in the decoder whatever the encoder's": hidden(
-            Edit({PADDED: "nn.ConvTranspose2d(width, channels, 3, padding=1),"})
-        ),
+        "a kernel size of 3 in the decoder whatever the encoder's": hidden(Edit({STAGE: "nn.ConvTranspose2d(width, channels, 3, stride, 1, stride - 1),"})),
     },
     reuse={
         "subclassing the library's model": Cell("""
 class AutoEncoder(models.AutoEncoder):
-    def __init__(self, in_channels=1, hid_channels=(16, 32), code_channels=4, kernel_size=3):
-        super().__init__(in_channels, hid_channels, code_channels, kernel_size)"""),
+    def __init__(self, in_channels=1, hid_channels=(16, 32), code_channels=4, kernel_size=3, strided=False):
+        super().__init__(in_channels, hid_channels, code_channels, kernel_size, 1 + strided, 2 - strided)"""),
         "the library model's halves": """
-reference = models.AutoEncoder(in_channels, hid_channels, code_channels, kernel_size)
+shape = dict(stride=2, pooling=1) if strided else {}
+reference = models.AutoEncoder(in_channels, hid_channels, code_channels, kernel_size, **shape)
 self.encoder, self.decoder = reference.encoder, reference.decoder""",
         "the library's builders": """
-self.encoder = models.conv_encoder(in_channels, hid_channels, code_channels, kernel_size)
-self.decoder = models.conv_decoder(in_channels, hid_channels, code_channels, kernel_size)""",
+args = (in_channels, hid_channels, code_channels, kernel_size, 1 + strided, 2 - strided)
+self.encoder, self.decoder = models.conv_encoder(*args), models.conv_decoder(*args)""",
         "aliasing the library's forward": Edit({
             re.compile(r"    def forward.*", re.S): "    forward = models.AutoEncoder.forward\n"
             "    encode = models.AutoEncoder.encode\n    decode = models.AutoEncoder.decode\n"
@@ -77,98 +79,52 @@ self.decoder = models.conv_decoder(in_channels, hid_channels, code_channels, ker
     },
 )  # fmt: skip
 
-CODE_SHAPE = Task(
-    tests={"ch3-code-shape-tests": 3},
-    alternatives={
-        "code_shape: ceiling division": """
-import math
-
-side = image_size
-for _ in range(len(hid_channels)):
-    side = math.ceil(side / stride) // 2  # odd kernel, padding k // 2: (n - 1) // s + 1
-side = math.ceil(side / stride)
-return code_channels, side, side""",
+DESIGN_TASK = Task(
+    tests={"ch3-design-tests": 3},
+    alternatives={  # every design that meets the requirements passes
+        "four poolings, 12 maps of 2 × 2": "design = {'hid_channels': [8, 8, 16, 16], 'code_channels': 12, 'kernel_size': 5, 'strided': False}",
+        "three poolings, 3 maps of 4 × 4": DESIGN.format("(8, 8, 8)", 3, 3, False),
+        "four strides, 12 maps of 2 × 2": DESIGN.format("[4, 8, 16, 32]", 12, 5, True),
+        "five poolings, 48 maps of 1 × 1": DESIGN.format("(8, 8, 16, 16, 32)", 48, 1, False),
     },
     mistakes={
-        "ignoring the stride": """
-side = image_size
-for _ in hid_channels:
-    side //= 2
-return (code_channels, side, side)""",
-        "no stride in the last convolution": """
-side = image_size
-for _ in hid_channels:
-    side = ((side + 2 * (kernel_size // 2) - kernel_size) // stride + 1) // 2
-return (code_channels, side, side)""",
-        "pooling rounds up": CONV + "for _ in hid_channels:\n    side = -(-conv(side) // 2)\nreturn (code_channels, conv(side), conv(side))",
-        "float division": CONV + "for _ in hid_channels:\n    side = conv(side) / 2\nreturn (code_channels, conv(side), conv(side))",
-        "at most two stages": hidden(
-            CONV + "for _ in hid_channels[:2]:\n    side = conv(side) // 2\nreturn (code_channels, conv(side), conv(side))"
-        ),
-    },
-    reuse={
-        "calling the library's code_side": """
-side = models.code_side(image_size, len(hid_channels), kernel_size, stride)
-return (code_channels, side, side)""",
+        "two stages and 12 maps (8 × 8 sides, 768 numbers)": DESIGN.format("(16, 32)", 12, 3, True),
+        "48 code channels on two stages (48 maps, not 48 numbers)": DESIGN.format("(16, 32)", 48, 3, False),
+        "3 maps, one halving too few (8 × 8 sides)": DESIGN.format("(16, 32)", 3, 3, True),
+        "an even kernel": DESIGN.format("(16, 32, 32)", 3, 4, True),
+        "a side halved once too often (2 × 2 sides, 12 numbers)": DESIGN.format("(8, 8, 8, 8)", 3, 3, True),
+        "no design": Mistake("pass", match="design"),
     },
 )  # fmt: skip
 
-STRIDED = Task(
-    tests={"ch3-strided-tests": 3},
+RETRIEVAL = Task(
+    tests={"ch3-retrieval-tests": 3},
     alternatives={
-        "strided: the decoder read from the encoder": [
-            """
-p = kernel_size // 2
-sizes = [in_channels, *hid_channels]
-down = []
-for c_in, c_out in zip(sizes, sizes[1:]):
-    down += [nn.Conv2d(c_in, c_out, kernel_size, stride=2, padding=p), nn.ReLU()]
-down.append(nn.Conv2d(sizes[-1], code_channels, kernel_size, padding=p))
-up = []
-for layer in reversed(down):
-    if isinstance(layer, nn.Conv2d):
-        s = layer.stride[0]
-        up.append(nn.ConvTranspose2d(layer.out_channels, layer.in_channels, kernel_size, s, p, output_padding=s - 1))
-    else:
-        up.append(nn.ReLU())
-self.encoder = nn.Sequential(*down)
-self.decoder = nn.Sequential(*up)""",
-            "return self.decoder(self.encoder(x))",
-        ],
+        "squared distances, argsort": """
+q, g = queries.reshape(len(queries), -1), gallery.reshape(len(gallery), -1)
+squared = (q**2).sum(1, keepdim=True) - 2 * q @ g.T + (g**2).sum(1)
+return squared.argsort(dim=1)[:, :k]""",
+        "a loop over the queries": """
+flat = gallery.flatten(1)
+rows = [((flat - q.flatten()) ** 2).sum(1).topk(k, largest=False).indices for q in queries]
+return torch.stack(rows)""",
+        "sort, then slice": f"return {CDIST}.sort(dim=1).indices[:, :k]",
     },
     mistakes={
-        "no output_padding": Edit({", output_padding=1)": ")"}),
-        "pooling as well as strides": Edit({
-            "nn.Conv2d(channels, width, kernel_size, 2, padding), nn.ReLU()]":
-            "nn.Conv2d(channels, width, kernel_size, 2, padding), nn.ReLU(), nn.AvgPool2d(2)]"
-        }),
-        "stride 2 in the code's convolution too": Edit({
-            "encoder.append(nn.Conv2d(channels, code_channels, kernel_size, 1, padding))":
-            "encoder.append(nn.Conv2d(channels, code_channels, kernel_size, 2, padding))"
-        }),
-        "output_padding in the stride-1 transpose too": Edit({
-            "nn.ConvTranspose2d(code_channels, channels, kernel_size, 1, padding)":
-            "nn.ConvTranspose2d(code_channels, channels, kernel_size, 1, padding, output_padding=1)"
-        }),
-        "stride 1 in the decoder (sizes fixed by upsampling)": Edit({
-            STRIDED_TRANSPOSE: "nn.ConvTranspose2d(width, channels, kernel_size, 1, padding), nn.Upsample(scale_factor=2),"
-        }),
-        "strided: a kernel size of 3 in the decoder whatever the encoder's": hidden(
-            Edit({STRIDED_TRANSPOSE: "nn.ConvTranspose2d(width, channels, 3, 2, 1, output_padding=1),"})
-        ),
-    },
-    reuse={
-        "the library model, strided": """
-reference = models.AutoEncoder(in_channels, hid_channels, code_channels, kernel_size, stride=2, pooling=1)
-self.encoder, self.decoder = reference.encoder, reference.decoder""",
-        "the library's builders, strided": """
-args = (in_channels, hid_channels, code_channels, kernel_size, 2, 1)
-self.encoder, self.decoder = models.conv_encoder(*args), models.conv_decoder(*args)""",
+        "the farthest, not the nearest": f"return {CDIST}.topk(k, dim=1).indices",
+        "distances, not indices": f"return {CDIST}.topk(k, dim=1, largest=False).values",
+        "only the first channel": "return torch.cdist(queries[:, 0].flatten(1), gallery[:, 0].flatten(1)).topk(k, dim=1, largest=False).indices",
+        "skips the nearest, as if each query were in the gallery": f"return {CDIST}.topk(k + 1, dim=1, largest=False).indices[:, 1:]",
+        "cosine similarity, not Euclidean distance": """
+q = queries.flatten(1) / queries.flatten(1).norm(dim=1, keepdim=True)
+g = gallery.flatten(1) / gallery.flatten(1).norm(dim=1, keepdim=True)
+return (q @ g.T).topk(k, dim=1).indices""",
+        "sorted along the gallery's neighbours of each item, the wrong axis": f"return {CDIST}.argsort(dim=0)[:k].T",
     },
 )  # fmt: skip
 
 EXERCISE = Exercise(
     "03_convolutional_autoencoders",
-    {"ch3-autoencoder": AUTOENCODER, "ch3-code-shape": CODE_SHAPE, "ch3-strided": STRIDED},
+    {"ch3-autoencoder": AUTOENCODER, "ch3-design": DESIGN_TASK, "ch3-retrieval": RETRIEVAL},
 )
 globals().update(EXERCISE.checks())  # the fixture chapter and the harness's tests

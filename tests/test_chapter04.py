@@ -1,48 +1,59 @@
 """Chapter 4's exercises, as tables for the harness in ``tests/exercises.py``: each test cell passes
 the solution and correct answers written differently, and fails the mistakes students make (in its
-visible part, or only in the hidden one) and the library's own losses."""
+visible part, or only in the hidden one) and the library's own losses. The standardised targets are
+judged by the chapter's short training run, so each answer there is trained."""
 
 import pytest
 from exercises import Exercise, Task, block, hidden
 
 pytestmark = pytest.mark.slow
 
-TRUNCATED = """
+CENSORED = """
 inside = 0.5 * ((targets - logits) / sigma) ** 2 + math.log(sigma) + 0.5 * math.log(2 * math.pi)
 at_zero = -torch.special.log_ndtr(-logits / sigma)
 at_one = -torch.special.log_ndtr((logits - 1) / sigma)
 nll = torch.where(targets <= 0, at_zero, torch.where(targets >= 1, at_one, inside))
 return nll.mean()
 """
-INTENSITIES = """
+FLOOR = """
+if assumption not in ASSUMPTIONS:
+    raise ValueError(f"unknown assumption {assumption!r}: choose one of {ASSUMPTIONS}")
 if assumption == "gauss":
-    return logits.clone()
-if assumption == "truncated":
-    return logits.clamp(0, 1)
-if assumption == "bernoulli":
-    return torch.sigmoid(logits)
-if assumption == "binary":
-    return (logits > 0).to(logits.dtype)
-raise ValueError(f"unknown assumption {assumption!r}: choose one of {ASSUMPTIONS}")
+    nearest = targets
+elif assumption == "binary":
+    nearest = (targets > 0.5).to(targets.dtype)
+else:
+    nearest = targets.clamp(0, 1)
+return ((targets - nearest) ** 2).mean()
 """
+STANDARDISATION = """
+mean, std = images.mean(), images.std()
+
+def transform(x):
+    return (x - mean) / std
+
+def back(y):
+    return y * std + mean
+
+return transform, back
+"""
+GAUSS = 'chosen_assumption = "gauss"'
 
 
-def intensities(old, new):
-    """``INTENSITIES`` with ``old`` written as ``new``."""
-    assert old in INTENSITIES, old
-    return INTENSITIES.replace(old, new)
+def floor(old, new):
+    """``FLOOR`` with ``old`` written as ``new``."""
+    assert old in FLOOR, f"the answer changed: {old!r} is no longer in it"
+    return FLOOR.replace(old, new)
 
 
-def choice(transform, back, assumption):
-    """The three blocks of the agreement cell: targets, their way back, the assumption."""
-    return [f"return {transform}", f"return {back}", assumption]
+def standardised(old, new):
+    """The instructor's standardisation with ``old`` written as ``new``, and the Gaussian."""
+    assert old in STANDARDISATION, old
+    return [STANDARDISATION.replace(old, new), GAUSS]
 
-
-STANDARDISED, BACK = "(images - mean) / std", "intensities * std + mean"
-IDENTITY, BINARISED = "images.clone()", "(images > 0.5).float()"
 
 LOSSES = Task(
-    tests={"ch4-losses-tests": 4},
+    tests={"ch4-losses-tests": 3},
     alternatives={
         "losses: library functions and distributions": [
             "return F.mse_loss(logits, targets)",
@@ -60,95 +71,123 @@ return nll.mean()""",
     mistakes={
         "gauss: half the squared error": block(0, "return ((targets - logits) ** 2).mean() / 2"),
         "gauss: summed over pixels": block(0, "return ((targets - logits) ** 2).sum()"),
-        "truncated: no constant": block(1, TRUNCATED.replace(" + math.log(sigma) + 0.5 * math.log(2 * math.pi)", "")),
-        "truncated: the density at 0 and 1 too (no clipping)": block(1, "return -torch.distributions.Normal(logits, sigma).log_prob(targets).mean()"),
-        "truncated: log of the cdf (infinite far from [0, 1])": block(1, """
+        "censored: no constant": block(1, CENSORED.replace(" + math.log(sigma) + 0.5 * math.log(2 * math.pi)", "")),
+        "censored: the density at 0 and 1 too (no clipping)": block(1, "return -torch.distributions.Normal(logits, sigma).log_prob(targets).mean()"),
+        "censored: log of the cdf (infinite far from [0, 1])": block(1, """
 normal = torch.distributions.Normal(logits, sigma)
 inside = -normal.log_prob(targets)
 at_zero = -normal.cdf(torch.zeros_like(targets)).log()
 at_one = -(1 - normal.cdf(torch.ones_like(targets))).log()
 return torch.where(targets <= 0, at_zero, torch.where(targets >= 1, at_one, inside)).mean()"""),
-        "truncated: Φ(a/σ) at 0, the wrong tail": block(1, TRUNCATED.replace("log_ndtr(-logits / sigma)", "log_ndtr(logits / sigma)")),
-        "truncated: σ fixed at 0.1": hidden(block(1, TRUNCATED.replace("sigma", "0.1"))),
+        "censored: Φ(a/σ) at 0, the wrong tail": block(1, CENSORED.replace("log_ndtr(-logits / sigma)", "log_ndtr(logits / sigma)")),
+        "censored: σ fixed at 0.1": hidden(block(1, CENSORED.replace("sigma", "0.1"))),
         "bernoulli: log of the sigmoid (infinite for large logits)": block(2, "p = torch.sigmoid(logits)\nreturn -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p)).mean()"),
         "bernoulli: squared error on the sigmoid": block(2, "return ((torch.sigmoid(logits) - targets) ** 2).mean()"),
         "bernoulli: summed over pixels": block(2, "return F.binary_cross_entropy_with_logits(logits, targets, reduction='sum')"),
     },
     reuse={
-        "truncated: the course's loss": block(1, "return loss_for('truncated')(logits, targets)"),
+        "censored: the course's loss": block(1, "return loss_for('censored')(logits, targets)"),
         "bernoulli: the course's loss": block(2, "return loss_for('bernoulli')(logits, targets)"),
     },
 )  # fmt: skip
 
-TO_INTENSITIES = Task(
-    tests={"ch4-intensities-tests": 3},
+MSE_FLOOR = Task(
+    tests={"ch4-floor-tests": 3},
     alternatives={
-        "to_intensities: a table of readings": """
-readings = {
-    "gauss": lambda a: a + 0,
-    "truncated": lambda a: torch.clamp(a, min=0.0, max=1.0),
-    "bernoulli": lambda a: 1 / (1 + torch.exp(-a)),
-    "binary": lambda a: torch.where(a > 0, 1.0, 0.0).to(a.dtype),
+        "a table of nearest values, and F.mse_loss": """
+nearest = {
+    "gauss": lambda y: y,
+    "censored": lambda y: torch.clamp(y, min=0.0, max=1.0),
+    "bernoulli": lambda y: y.clamp(0, 1),
+    "binary": lambda y: torch.round(y).clamp(0, 1),  # 0.5 is as far from 0 as from 1
 }
-if assumption not in readings:
+if assumption not in nearest:
     raise ValueError(f"no assumption called {assumption!r}; the assumptions are {', '.join(ASSUMPTIONS)}")
-return readings[assumption](logits)""",
+return F.mse_loss(nearest[assumption](targets), targets).item()""",
+        "the binary floor as the smaller of two errors": floor(
+            'elif assumption == "binary":\n    nearest = (targets > 0.5).to(targets.dtype)',
+            'elif assumption == "binary":\n    return torch.minimum(targets**2, (targets - 1) ** 2).mean()',
+        ),
+        "the censored and Bernoulli floors from the parts outside [0, 1]": floor(
+            "    nearest = targets.clamp(0, 1)",
+            "    return (torch.relu(-targets) ** 2 + torch.relu(targets - 1) ** 2).mean().item()",
+        ),
     },
     mistakes={
-        "binary: threshold 0.5 on the logit": intensities("(logits > 0)", "(logits > 0.5)"),
-        "binary: 1 at a logit of 0": intensities("(logits > 0)", "(logits >= 0)"),
-        "binary: booleans": intensities("(logits > 0).to(logits.dtype)", "logits > 0"),
-        "binary: always float32": hidden(intensities("(logits > 0).to(logits.dtype)", "(logits > 0).float()")),
-        "truncated: a sigmoid": intensities("logits.clamp(0, 1)", "torch.sigmoid(logits)"),
-        "gauss: the logits themselves": intensities("logits.clone()", "logits"),
-        "bernoulli: in place": intensities("torch.sigmoid(logits)", "logits.sigmoid_()"),
-        "no error for an unknown assumption": intensities("raise ValueError(", "return logits  # ("),
+        "bernoulli: no floor, since a logit can be any number": floor('if assumption == "gauss":', 'if assumption in ("gauss", "bernoulli"):'),
+        "binary: the threshold at 0, not 0.5": floor("(targets > 0.5)", "(targets > 0)"),
+        "censored: clipped below only": floor("targets.clamp(0, 1)", "targets.clamp(min=0)"),
+        "summed over pixels": floor("((targets - nearest) ** 2).mean()", "((targets - nearest) ** 2).sum()"),
+        "the mean error, not the mean squared error": floor("((targets - nearest) ** 2).mean()", "(targets - nearest).abs().mean()"),
+        "clipped in place": floor("nearest = targets.clamp(0, 1)", "nearest = targets.clamp_(0, 1)"),
+        "no error for an unknown assumption": floor("raise ValueError(", "return 0.0  # ("),
     },
     reuse={
-        "the course's to_intensities": intensities(
-            'if assumption == "gauss":\n    return logits.clone()\n',
-            "from course_utils.models import to_intensities as reference\nreturn reference(logits, assumption)\n",
-        ),
+        "the course's loss for the squared error": floor("return ((targets - nearest) ** 2).mean()", "return loss_for('gauss')(nearest, targets)"),
     },
 )  # fmt: skip
 
-# Every combination that the grid's reading calls consistent passes; the others fail.
-AGREE = Task(
-    tests={"ch4-agree-tests": 3},
-    then=("ch4-agree-train",),
+STANDARDISED = Task(
+    tests={"ch4-standardised-tests": 4},
+    then=("ch4-standardised-train",),
     alternatives={
-        "standardised, gauss (the grid's best)": choice(STANDARDISED, BACK, 'chosen_assumption = "gauss"'),
-        "standardised, gauss, undone with mul and add": choice(STANDARDISED, "intensities.mul(std).add(mean)", 'chosen_assumption = "gauss"'),
-        "[0, 1], gauss": choice(IDENTITY, "intensities", 'chosen_assumption = "gauss"'),
-        "[0, 1], truncated": choice("images * 1.0", "intensities.clone()", 'chosen_assumption = "truncated"'),
-        "binarised, binary": choice(BINARISED, "intensities", 'chosen_assumption = "binary"'),
-        "binarised, bernoulli": choice("torch.where(images > 0.5, 1.0, 0.0)", "intensities", 'chosen_assumption = "bernoulli"'),
+        "std_mean in double precision, lambdas": ["""
+std, mean = torch.std_mean(images.double(), unbiased=False)
+mean, std = mean.item(), std.item()
+return (lambda x: (x - mean) / std), (lambda y: mean + std * y)""", GAUSS],
+        "a class with the statistics as attributes": ["""
+class Standardiser:
+    def __init__(self, pixels):
+        self.mean, self.std = pixels.mean().item(), pixels.std().item()
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+    def inverse(self, y):
+        return y * self.std + self.mean
+
+s = Standardiser(images)
+return s.forward, s.inverse""", GAUSS],
     },
     mistakes={
-        "standardised targets, sigmoid output": choice(STANDARDISED, BACK, 'chosen_assumption = "bernoulli"'),
-        "standardised targets, clipped Gaussian": choice(STANDARDISED, BACK, 'chosen_assumption = "truncated"'),
-        "grey targets, binary assumption": choice(IDENTITY, "intensities", 'chosen_assumption = "binary"'),
-        "standardised, not undone": choice(STANDARDISED, "intensities", 'chosen_assumption = "gauss"'),
-        "standardised with each batch's own statistics": choice("(images - images.mean()) / images.std()", BACK, 'chosen_assumption = "gauss"'),
-        "binarising in place": choice("images.gt_(0.5)", "intensities", 'chosen_assumption = "binary"'),
-        "an assumption that does not exist": choice(IDENTITY, "intensities", 'chosen_assumption = "gaussian"'),
-        "no assumption chosen": choice(IDENTITY, "intensities", "pass"),
-        "targets that lost the picture": choice("torch.zeros_like(images)", "intensities", 'chosen_assumption = "bernoulli"'),
+        "a sigmoid (bernoulli) on standardised targets": block(1, 'chosen_assumption = "bernoulli"'),
+        "the censored Gaussian on standardised targets": block(1, 'chosen_assumption = "censored"'),
+        "not undone": standardised("return y * std + mean", "return y"),
+        "undone with mean and std swapped": standardised("y * std + mean", "y * mean + std"),
+        "each batch's own statistics": standardised("return (x - mean) / std", "return (x - x.mean()) / x.std()"),
+        "one mean and deviation per pixel position": standardised("images.mean(), images.std()", "images.mean(0), images.std(0)"),
+        "divided by the variance": standardised("images.std()", "images.var()"),
+        "the statistics of all training pixels, not of the images given": standardised("images.mean(), images.std()", "pixels.mean(), pixels.std()"),
+        "the statistics typed in": standardised("images.mean(), images.std()", "0.2860, 0.3530"),
+        "standardised in place": standardised("return (x - mean) / std", "return x.sub_(mean).div_(std)"),
+        "no assumption chosen": block(1, "pass"),
+        "an assumption that does not exist": block(1, 'chosen_assumption = "gaussian"'),
     },
 )  # fmt: skip
 
 EXERCISE = Exercise(
     "04_auto_encoding",
-    {"ch4-losses": LOSSES, "ch4-intensities": TO_INTENSITIES, "ch4-agree": AGREE},
-    start="ch4-agree",
+    {"ch4-losses": LOSSES, "ch4-floor": MSE_FLOOR, "ch4-standardised": STANDARDISED},
     setup="_clean_test_x = test_x.clone()",  # an in-place mistake must not spoil the others
     reset="test_x.copy_(_clean_test_x)",
 )
 globals().update(EXERCISE.checks())  # the fixture chapter and the harness's tests
 
 
+def test_the_solution_reaches_the_error_the_text_asks_for(chapter):
+    chapter.reach("ch4-standardised")
+    for cell in ("ch4-standardised", "ch4-standardised-train"):
+        chapter.run_cell(cell)
+    error, limit = (float(x) for x in chapter.kernel.run("print(exercise_error, JUDGED_ERROR)").split())
+    assert error < 0.9 * limit, f"the solution reaches {error:.4f}, too close to the limit {limit}"
+
+
 def test_sweep_compares_with_exact_pca(chapter):
     """PCA's errors in the code-size sweep are those of the exact principal directions (an SVD)."""
+    chapter.reach("ch4-standardised-tests")
+    cells = chapter.kernel.code_cells
+    for cell in cells[chapter.position : next(i for i, c in enumerate(cells) if "pca[size] = " in c.source) + 1]:
+        chapter.kernel.run(cell.source)
     printed = chapter.kernel.run(
         """
 _, _, _vt = torch.linalg.svd((flat - centre).double(), full_matrices=False)
