@@ -43,22 +43,22 @@ self.decoder = nn.Sequential(*up)""",
         ],
     },
     mistakes={
-        "a sigmoid at the end of the decoder": Edit({"self.decoder = nn.Sequential(*decoder)": "self.decoder = nn.Sequential(*decoder, nn.Sigmoid())"}),
-        "a ReLU after the code": Edit({CODE_CONV: "encoder += [nn.Conv2d(channels, code_channels, kernel_size, padding=padding), nn.ReLU()]"}),
-        "ordinary convolutions in the decoder": Edit({"nn.ConvTranspose2d(": "nn.Conv2d("}),
-        "no padding": Edit({"padding, stride = kernel_size // 2,": "padding, stride = 0,"}),
-        "max pooling": Edit({"[nn.AvgPool2d(2)]": "[nn.MaxPool2d(2)]"}),
-        "upsampling after the transposed convolution": Edit({
+        "a sigmoid at the end of the decoder": Mistake(Edit({"self.decoder = nn.Sequential(*decoder)": "self.decoder = nn.Sequential(*decoder, nn.Sigmoid())"}), match="decoder must end with a ConvTranspose2d"),
+        "a ReLU after the code": Mistake(Edit({CODE_CONV: "encoder += [nn.Conv2d(channels, code_channels, kernel_size, padding=padding), nn.ReLU()]"}), match="encoder must end with a Conv2d of stride 1"),
+        "ordinary convolutions in the decoder": Mistake(Edit({"nn.ConvTranspose2d(": "nn.Conv2d("}), match="decoder must end with a ConvTranspose2d"),
+        "no padding": Mistake(Edit({"padding, stride = kernel_size // 2,": "padding, stride = 0,"}), match="not 7×7"),
+        "max pooling": Mistake(Edit({"[nn.AvgPool2d(2)]": "[nn.MaxPool2d(2)]"}), match="0 AvgPool2d"),
+        "upsampling after the transposed convolution": Mistake(Edit({
             "*unpool,\n                nn.ReLU(),\n                " + STAGE: "nn.ReLU(),\n                " + STAGE + "\n                *unpool,"
-        }),
-        "the decoder built in the encoder's order": Edit({"decoder = [\n": "decoder = decoder + [\n", "            ] + decoder\n": "            ]\n"}),
-        "forward skips the decoder's last layer": Edit({"return self.decoder(self.encoder(x))": "return self.decoder[:-1](self.encoder(x))"}),
-        "strided: no output_padding": Edit({STAGE: STAGE.replace(", stride - 1)", ")")}),
-        "strided: pooling as well as strides": Edit({"([], []) if strided else ": "([nn.AvgPool2d(2)], [nn.Upsample(scale_factor=2)]) if strided else "}),
-        "strided: stride 2 in the code's convolution too": Edit({CODE_CONV: CODE_CONV.replace("padding=padding))", "stride, padding))")}),
-        "strided=True ignored": Edit({"padding, stride = kernel_size // 2, 2 if strided else 1": "padding, stride = kernel_size // 2, 1\n        strided = False"}),
-        "only the first two stages": hidden(Edit({"for width in hid_channels:": "for width in hid_channels[:2]:"})),
-        "a kernel size of 3 in the decoder whatever the encoder's": hidden(Edit({STAGE: "nn.ConvTranspose2d(width, channels, 3, stride, 1, stride - 1),"})),
+        }), match="decoder must end with a ConvTranspose2d"),
+        "the decoder built in the encoder's order": Mistake(Edit({"decoder = [\n": "decoder = decoder + [\n", "            ] + decoder\n": "            ]\n"}), match="should map 16 channels back to 1"),
+        "forward skips the decoder's last layer": Mistake(Edit({"return self.decoder(self.encoder(x))": "return self.decoder[:-1](self.encoder(x))"}), match="shape \\(4, 16, 28, 28\\)"),
+        "strided: no output_padding": Mistake(Edit({STAGE: STAGE.replace(", stride - 1)", ")")}), match="needs output_padding=1"),
+        "strided: pooling as well as strides": Mistake(Edit({"([], []) if strided else ": "([nn.AvgPool2d(2)], [nn.Upsample(scale_factor=2)]) if strided else "}), match="no pooling or upsampling"),
+        "strided: stride 2 in the code's convolution too": Mistake(Edit({CODE_CONV: CODE_CONV.replace("padding=padding))", "stride, padding))")}), match="3 convolutions of stride 2, not 2"),
+        "strided=True ignored": Mistake(Edit({"padding, stride = kernel_size // 2, 2 if strided else 1": "padding, stride = kernel_size // 2, 1\n        strided = False"}), match="no pooling or upsampling"),
+        "only the first two stages": hidden(Edit({"for width in hid_channels:": "for width in hid_channels[:2]:"}), match="2 AvgPool2d"),
+        "a kernel size of 3 in the decoder whatever the encoder's": hidden(Edit({STAGE: "nn.ConvTranspose2d(width, channels, 3, stride, 1, stride - 1),"}), match="with the same kernel size"),
     },
     reuse={
         "subclassing the library's model": Cell("""
@@ -88,12 +88,12 @@ DESIGN_TASK = Task(
         "five poolings, 48 maps of 1 × 1": DESIGN.format("(8, 8, 16, 16, 32)", 48, 1, False),
     },
     mistakes={
-        "two stages and 12 maps (8 × 8 sides, 768 numbers)": DESIGN.format("(16, 32)", 12, 3, True),
-        "48 code channels on two stages (48 maps, not 48 numbers)": DESIGN.format("(16, 32)", 48, 3, False),
-        "3 maps, one halving too few (8 × 8 sides)": DESIGN.format("(16, 32)", 3, 3, True),
-        "an even kernel": DESIGN.format("(16, 32, 32)", 3, 4, True),
-        "a side halved once too often (2 × 2 sides, 12 numbers)": DESIGN.format("(8, 8, 8, 8)", 3, 3, True),
-        "no design": Mistake("pass", match="design"),
+        "two stages and 12 maps (8 × 8 sides, 768 numbers)": Mistake(DESIGN.format("(16, 32)", 12, 3, True), match="768 numbers, not 48"),
+        "48 code channels on two stages (48 maps, not 48 numbers)": Mistake(DESIGN.format("(16, 32)", 48, 3, False), match="3072 numbers, not 48"),
+        "3 maps, one halving too few (8 × 8 sides)": Mistake(DESIGN.format("(16, 32)", 3, 3, True), match="192 numbers, not 48"),
+        "an even kernel": Mistake(DESIGN.format("(16, 32, 32)", 3, 4, True), match="kernel_size must be odd"),
+        "a side halved once too often (2 × 2 sides, 12 numbers)": Mistake(DESIGN.format("(8, 8, 8, 8)", 3, 3, True), match="12 numbers, not 48"),
+        "no design": Mistake("pass", match="design should be a dict"),
     },
 )  # fmt: skip
 
@@ -111,15 +111,15 @@ return torch.stack(rows)""",
         "sort, then slice": f"return {CDIST}.sort(dim=1).indices[:, :k]",
     },
     mistakes={
-        "the farthest, not the nearest": f"return {CDIST}.topk(k, dim=1).indices",
-        "distances, not indices": f"return {CDIST}.topk(k, dim=1, largest=False).values",
-        "only the first channel": "return torch.cdist(queries[:, 0].flatten(1), gallery[:, 0].flatten(1)).topk(k, dim=1, largest=False).indices",
-        "skips the nearest, as if each query were in the gallery": f"return {CDIST}.topk(k + 1, dim=1, largest=False).indices[:, 1:]",
-        "cosine similarity, not Euclidean distance": """
+        "the farthest, not the nearest": Mistake(f"return {CDIST}.topk(k, dim=1).indices", match="not the k nearest"),
+        "distances, not indices": Mistake(f"return {CDIST}.topk(k, dim=1, largest=False).values", match="not distances"),
+        "only the first channel": Mistake("return torch.cdist(queries[:, 0].flatten(1), gallery[:, 0].flatten(1)).topk(k, dim=1, largest=False).indices", match="not the k nearest"),
+        "skips the nearest, as if each query were in the gallery": Mistake(f"return {CDIST}.topk(k + 1, dim=1, largest=False).indices[:, 1:]", match="not the k nearest"),
+        "cosine similarity, not Euclidean distance": Mistake("""
 q = queries.flatten(1) / queries.flatten(1).norm(dim=1, keepdim=True)
 g = gallery.flatten(1) / gallery.flatten(1).norm(dim=1, keepdim=True)
-return (q @ g.T).topk(k, dim=1).indices""",
-        "sorted along the gallery's neighbours of each item, the wrong axis": f"return {CDIST}.argsort(dim=0)[:k].T",
+return (q @ g.T).topk(k, dim=1).indices""", match="not the k nearest"),
+        "sorted along the gallery's neighbours of each item, the wrong axis": Mistake(f"return {CDIST}.argsort(dim=0)[:k].T", match="shape \\(30, 5\\)"),
     },
 )  # fmt: skip
 

@@ -178,7 +178,9 @@ def test_the_solution_reaches_the_error_the_text_asks_for(chapter):
     chapter.reach("ch4-standardised")
     for cell in ("ch4-standardised", "ch4-standardised-train"):
         chapter.run_cell(cell)
-    error, limit = (float(x) for x in chapter.kernel.run("print(exercise_error, JUDGED_ERROR)").split())
+    error, limit = (
+        float(x) for x in chapter.kernel.run("print(exercise_error, JUDGED_ERROR)").split()
+    )
     assert error < 0.9 * limit, f"the solution reaches {error:.4f}, too close to the limit {limit}"
 
 
@@ -186,7 +188,9 @@ def test_sweep_compares_with_exact_pca(chapter):
     """PCA's errors in the code-size sweep are those of the exact principal directions (an SVD)."""
     chapter.reach("ch4-standardised-tests")
     cells = chapter.kernel.code_cells
-    for cell in cells[chapter.position : next(i for i, c in enumerate(cells) if "pca[size] = " in c.source) + 1]:
+    for cell in cells[
+        chapter.position : next(i for i, c in enumerate(cells) if "pca[size] = " in c.source) + 1
+    ]:
         chapter.kernel.run(cell.source)
     printed = chapter.kernel.run(
         """
