@@ -168,6 +168,7 @@ return s.forward, s.inverse""", GAUSS],
 EXERCISE = Exercise(
     "04_auto_encoding",
     {"ch4-losses": LOSSES, "ch4-floor": MSE_FLOOR, "ch4-standardised": STANDARDISED},
+    start="ch4-standardised",  # test_x is made just before it
     setup="_clean_test_x = test_x.clone()",  # an in-place mistake must not spoil the others
     reset="test_x.copy_(_clean_test_x)",
 )
@@ -178,9 +179,7 @@ def test_the_solution_reaches_the_error_the_text_asks_for(chapter):
     chapter.reach("ch4-standardised")
     for cell in ("ch4-standardised", "ch4-standardised-train"):
         chapter.run_cell(cell)
-    error, limit = (
-        float(x) for x in chapter.kernel.run("print(exercise_error, JUDGED_ERROR)").split()
-    )
+    error, limit = map(float, chapter.kernel.run("print(exercise_error, JUDGED_ERROR)").split())
     assert error < 0.9 * limit, f"the solution reaches {error:.4f}, too close to the limit {limit}"
 
 
@@ -188,9 +187,8 @@ def test_sweep_compares_with_exact_pca(chapter):
     """PCA's errors in the code-size sweep are those of the exact principal directions (an SVD)."""
     chapter.reach("ch4-standardised-tests")
     cells = chapter.kernel.code_cells
-    for cell in cells[
-        chapter.position : next(i for i, c in enumerate(cells) if "pca[size] = " in c.source) + 1
-    ]:
+    stop = next(i for i, c in enumerate(cells) if "pca[size] = " in c.source)
+    for cell in cells[chapter.position : stop + 1]:
         chapter.kernel.run(cell.source)
     printed = chapter.kernel.run(
         """

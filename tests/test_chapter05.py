@@ -1,11 +1,12 @@
 """Chapter 5's exercises, as tables for the harness in ``tests/exercises.py``: each test cell passes
 the solution and correct answers written differently, hidden tests included, and fails the usual
-mistakes (named) and every way of taking the course's VariationalAutoEncoder's methods."""
+mistakes (named) and every way of taking the course's VariationalAutoEncoder's methods; the
+importance-weighted bound's rows are judged by its own test cell, and its alternatives by both."""
 
 import re
 
 import pytest
-from exercises import Edit, Exercise, Mistake, Task, block
+from exercises import Edit, Exercise, Mistake, Task, block, hidden
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,7 @@ def wrong(part, body, hidden=False):
 
 
 VAE = Task(
-    tests={"ch5-sample-tests": 3, "ch5-regularisation-tests": 3, "ch5-forward-tests": 2},
+    tests={"ch5-sample-tests": 1, "ch5-regularisation-tests": 1, "ch5-forward-tests": 1},
     alternatives={
         "rsample, the KL summed with torch.sum, forward through sample": [
             "return torch.distributions.Normal(mean, log_var.mul(0.5).exp()).rsample()",
@@ -74,7 +75,7 @@ return torch.distributions.kl_divergence(q, p).sum(-1).mean()"""),
 )  # fmt: skip
 
 NLL = Task(
-    tests={"ch5-bernoulli-nll-tests": 2},
+    tests={"ch5-bernoulli-nll-tests": 1},
     alternatives={
         "bernoulli_nll: log-sigmoids, summed per image": """
 log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)
@@ -93,5 +94,67 @@ return per_pixel.flatten(1).sum(dim=1).mean()""",
     },
 )  # fmt: skip
 
-EXERCISE = Exercise("05_variational_autoencoders", {"ch5-vae": VAE, "ch5-bernoulli-nll": NLL})
+LOG_WEIGHTS = """
+std = torch.exp(0.5 * log_var)
+z = mean + std * noise
+logits = model.decode(z.flatten(0, 1)).view(len(noise), *x.shape)
+log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+log_px_z = log_px_z.flatten(2).sum(2)
+log_w = log_px_z + Normal(0.0, 1.0).log_prob(z).sum(2) - Normal(mean, std).log_prob(z).sum(2)
+"""  # the log weights written out, K x N
+MEAN_OF_K = "return torch.logsumexp(log_w, dim=0) - math.log(len(noise))"
+
+
+def weights(old, new):
+    """``LOG_WEIGHTS`` with ``old`` written as ``new``, averaged the right way."""
+    assert old in LOG_WEIGHTS, old
+    return LOG_WEIGHTS.replace(old, new) + MEAN_OF_K
+
+
+IWAE = Task(
+    tests={"ch5-iwae-tests": 3, "ch5-iwae-outcome-tests": 3},
+    alternatives={
+        "a loop over the K codes, log-sum-exp by hand with the max": """
+q = Normal(mean, torch.exp(0.5 * log_var))
+log_w = []
+for eps in noise:
+    z = mean + q.scale * eps
+    log_px = -F.binary_cross_entropy_with_logits(model.decode(z), x, reduction="none")
+    log_w.append(log_px.sum(dim=(1, 2, 3)) + Normal(0.0, 1.0).log_prob(z).sum(1) - q.log_prob(z).sum(1))
+log_w = torch.stack(log_w)
+top = log_w.max(dim=0).values
+return top + (log_w - top).exp().mean(dim=0).log()""",
+        "the Gaussian log-densities written out": """
+z = mean + torch.exp(0.5 * log_var) * noise
+logits = model.decode(z.flatten(0, 1)).view(len(noise), *x.shape)
+log_px_z = (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).flatten(2).sum(2)
+half_log_2pi = 0.5 * math.log(2 * math.pi)
+log_pz = (-0.5 * z**2 - half_log_2pi).sum(2)
+log_qz = (-0.5 * noise**2 - 0.5 * log_var - half_log_2pi).sum(2)
+return torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(noise.shape[0])""",
+    },
+    mistakes={
+        "the mean of exp, outside log space (underflows to log 0)": LOG_WEIGHTS + "return torch.log(torch.exp(log_w).mean(dim=0))",
+        "the mean of the log weights (the ELBO for every K)": LOG_WEIGHTS + "return log_w.mean(dim=0)",
+        "log-sum-exp without the 1/K": LOG_WEIGHTS + "return torch.logsumexp(log_w, dim=0)",
+        "the closed-form KL in place of log p(z) - log q(z | x)": weights(
+            "log_w = log_px_z + Normal(0.0, 1.0).log_prob(z).sum(2) - Normal(mean, std).log_prob(z).sum(2)",
+            "log_w = log_px_z - 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(1)",
+        ),
+        "std = exp(log_var)": weights("std = torch.exp(0.5 * log_var)", "std = torch.exp(log_var)"),
+    },
+    reuse={
+        "the course's reparameterise and per-image cross-entropy": hidden(weights(
+            "z = mean + std * noise", "from course_utils.likelihood import reparameterise\nz = reparameterise(mean, log_var, noise)"
+        ).replace(
+            'log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")\nlog_px_z = log_px_z.flatten(2).sum(2)',
+            "from course_utils.losses import bernoulli_nll_per_image\n"
+            "log_px_z = -bernoulli_nll_per_image(logits.flatten(0, 1), x.repeat(len(noise), 1, 1, 1)).view(len(noise), len(x))",
+        )),
+    },
+)  # fmt: skip
+
+EXERCISE = Exercise(
+    "05_variational_autoencoders", {"ch5-vae": VAE, "ch5-bernoulli-nll": NLL, "ch5-iwae": IWAE}
+)
 globals().update(EXERCISE.checks())  # the fixture chapter and the harness's tests

@@ -2,10 +2,9 @@
 the solution and correct answers written differently, and fails the usual mistakes (named) and every
 way of reusing the course's RegularisedLoss.
 
-The balanced VAE's outcome test trains a VAE with the student's loss for real (two epochs on 5,000
-images, even in fast mode), so the wrong weights are judged by what training made of them: once for
-each way a weight can go wrong (no KL trained, or the KL crushing the reconstruction), and once for
-each correct weight written another way.
+The rate controller's outcome test trains a VAE under the student's controller for real (two epochs
+on 2,000 images, even in fast mode): each correct controller is trained, and so is the one wrong
+controller that training tells apart (a constant weight); the others are the update's tests' to catch.
 """
 
 import re
@@ -15,10 +14,8 @@ from exercises import Cell, Edit, Exercise, Mistake, Task, hidden
 
 pytestmark = pytest.mark.slow
 
-LOSS, BALANCED = "ch6-regularised-loss", "ch6-balanced-loss"
-WEIGHT_TESTS, OUTCOME_TESTS = "ch6-balanced-weight-tests", "ch6-balanced-outcome-tests"
-PER_PIXEL = "lambda logits, x: F.binary_cross_entropy_with_logits(logits, x)"
-BATCH_SUM = 'lambda logits, x: F.binary_cross_entropy_with_logits(logits, x, reduction="sum")'
+LOSS, RULE_TESTS = "ch6-regularised-loss", "ch6-controller-tests"
+OUTCOME_TESTS = "ch6-controller-outcome-tests"
 PARTS = "prediction, params = output\nreconstruction, regularisation = self.reconstruction(prediction, target), self.regulariser(params)\n"
 PARTS_RETURNED = (
     '\nreturn {"loss": total, "reconstruction": reconstruction, "regularisation": regularisation}'
@@ -27,16 +24,12 @@ IMPORTED = "from course_utils import losses\n\n\n"
 VERDICT = 'if kl {below} 2:\n    return "regularisation"\nif kl {above} {saved}:\n    return "reconstruction"\nreturn {otherwise}'
 
 
-def balanced(reconstruction="bernoulli_nll", weight="1.0"):
-    return f"balanced_loss = RegularisedLoss({reconstruction}, balanced_vae.regularisation, weight={weight})"
-
-
 def verdict(below="<", above=">", saved="(mean_image - reconstruction) / 2", otherwise="None"):
     return VERDICT.format(below=below, above=above, saved=saved, otherwise=otherwise)
 
 
 REGULARISED_LOSS = Task(
-    tests={"ch6-regularised-loss-tests": 3},
+    tests={"ch6-regularised-loss-tests": 2},
     alternatives={
         "RegularisedLoss: a dict filled part by part": """
 prediction, params = output
@@ -76,7 +69,7 @@ return {"loss": total, "reconstruction": reconstruction, "regularisation": self.
 )  # fmt: skip
 
 DOMINATING_PART = Task(
-    tests={"ch6-dominating-part-tests": 3},
+    tests={"ch6-dominating-part-tests": 2},
     alternatives={
         "dominating_part: named conditions": """
 collapsed = kl < 2
@@ -95,52 +88,40 @@ return "regularisation" if collapsed else ("reconstruction" if costs_too_much el
     },
 )  # fmt: skip
 
-BOTH = (WEIGHT_TESTS, OUTCOME_TESTS)  # the weight test, and training with the loss
-BALANCED_LOSS = Task(
-    tests={WEIGHT_TESTS: 2, OUTCOME_TESTS: 2},
+UPDATE = "gap = parts['regularisation'].item() - self.target\nself.loss.weight = {}"
+CONTROLLER = Task(
+    tests={RULE_TESTS: 3, OUTCOME_TESTS: 3},
     alternatives={
-        "per-pixel mean reconstruction with weight 1/784": balanced(PER_PIXEL, "1 / 784"),
-        "weight 4, the sweep's largest balanced weight": balanced(weight="4"),
-        "weight 1/4": balanced(weight="1 / 4"),
+        "RateController: GECO's multiplicative update": """
+import math
+
+gap = float(parts["regularisation"]) - self.target
+self.loss.weight *= math.exp(self.step * gap)  # never negative""",
     },
-    mistakes={  # one training for each way a weight goes wrong; the others only the weight test
-        "per-pixel mean reconstruction, weight 1 (beta 784)": Mistake(balanced(PER_PIXEL), tests=BOTH),
-        "no regularisation": Mistake(balanced(weight="0.0"), tests=BOTH),
-        "tiny weight": balanced(weight="1 / 2048"),
-        "huge weight": balanced(weight="100.0"),
-        "reconstruction summed over the batch (beta 1/8 here)": balanced(BATCH_SUM),
+    mistakes={  # two short epochs let a wrong sign or an ignored target end in range: the update's tests catch them
+        "the target ignored": "self.loss.weight = max(0.0, self.loss.weight + self.step * parts['regularisation'].item())",
+        "the sign flipped": UPDATE.format("max(0.0, self.loss.weight - self.step * gap)"),
+        "a constant weight": Mistake("pass", tests=(RULE_TESTS, OUTCOME_TESTS)),  # weight 1 leaves the rate near 12 nats
+        "negative weights allowed": UPDATE.format("self.loss.weight + self.step * gap"),
+        "the weight set to the gap, not moved by it": UPDATE.format("max(0.0, self.step * gap)"),
+        "the first batch's rate kept": hidden("self.__dict__.setdefault('first_rate', parts['regularisation'].item())\ngap = self.first_rate - self.target\nself.loss.weight = max(0.0, self.loss.weight + self.step * gap)"),
+        "the step ignored": hidden(UPDATE.format("max(0.0, self.loss.weight + 0.1 * gap)")),
     },
 )  # fmt: skip
 
 EXERCISE = Exercise(
     "06_balance",
-    {LOSS: REGULARISED_LOSS, "ch6-dominating-part": DOMINATING_PART, BALANCED: BALANCED_LOSS},
-    no_hidden_tests=BOTH,
+    {LOSS: REGULARISED_LOSS, "ch6-dominating-part": DOMINATING_PART, "ch6-controller": CONTROLLER},
+    no_hidden_tests=(OUTCOME_TESTS,),
 )
 globals().update(EXERCISE.checks())  # the fixture chapter and the harness's tests
 
 
-def test_the_outcome_trains_the_students_loss(chapter):
-    """The cell after the exercise trains ``balanced_vae``; the outcome test reports its training."""
-    cells = [cell.source for cell in chapter.kernel.code_cells]
-    assert "balanced_trainer.fit" in cells[cells.index(chapter.kernel.cell(BALANCED)) + 1]
+def test_the_outcome_trains_the_students_controller(chapter):
+    """The outcome test steers a fresh VAE with the student's RateController, and says so."""
+    assert "RateController(" in chapter.kernel.cell(OUTCOME_TESTS)
     if OUTCOME_TESTS not in chapter.printed:  # run alone: the solution's outcome, trained here
-        chapter.reach(BALANCED)
-        chapter.kernel.run_cell(BALANCED)
+        chapter.reach("ch6-controller")
+        chapter.kernel.run_cell("ch6-controller")
         assert chapter.failure(OUTCOME_TESTS) is None
-    assert "trained with your loss" in chapter.printed[OUTCOME_TESTS]
-
-
-def test_a_loss_whose_regularisation_misses_the_gradient_fails_the_outcome(chapter):
-    """Right numbers, wrong gradient: only training tells, and the outcome test trains."""
-    detached = REGULARISED_LOSS.mistakes["the regularisation detached from the total"]
-    chapter.reach(BALANCED)
-    try:
-        with chapter.answered(LOSS, detached):
-            chapter.kernel.run_cell(BALANCED)
-            assert chapter.failure(WEIGHT_TESTS) is None  # the values are right...
-            assert chapter.failure(OUTCOME_TESTS), (
-                "the outcome test passes a loss that trains no KL"
-            )
-    finally:
-        chapter.kernel.run_cell(BALANCED)
+    assert "rate reached" in chapter.printed[OUTCOME_TESTS]
