@@ -4,7 +4,7 @@ visible part, or only in the hidden one) and the library's own losses. The stand
 judged by the chapter's short training run, so each answer there is trained."""
 
 import pytest
-from exercises import Exercise, Task, block, hidden
+from exercises import Exercise, Mistake, Task, block, hidden
 
 pytestmark = pytest.mark.slow
 
@@ -69,21 +69,21 @@ return nll.mean()""",
         ],
     },
     mistakes={
-        "gauss: half the squared error": block(0, "return ((targets - logits) ** 2).mean() / 2"),
-        "gauss: summed over pixels": block(0, "return ((targets - logits) ** 2).sum()"),
-        "censored: no constant": block(1, CENSORED.replace(" + math.log(sigma) + 0.5 * math.log(2 * math.pi)", "")),
-        "censored: the density at 0 and 1 too (no clipping)": block(1, "return -torch.distributions.Normal(logits, sigma).log_prob(targets).mean()"),
-        "censored: log of the cdf (infinite far from [0, 1])": block(1, """
+        "gauss: half the squared error": Mistake(block(0, "return ((targets - logits) ** 2).mean() / 2"), match="gauss_loss is .*not the mean squared error"),
+        "gauss: summed over pixels": Mistake(block(0, "return ((targets - logits) ** 2).sum()"), match="gauss_loss is .*not the mean squared error"),
+        "censored: no constant": Mistake(block(1, CENSORED.replace(" + math.log(sigma) + 0.5 * math.log(2 * math.pi)", "")), match="censored_loss is .*log σ"),
+        "censored: the density at 0 and 1 too (no clipping)": Mistake(block(1, "return -torch.distributions.Normal(logits, sigma).log_prob(targets).mean()"), match="censored_loss is .*log σ"),
+        "censored: log of the cdf (infinite far from [0, 1])": Mistake(block(1, """
 normal = torch.distributions.Normal(logits, sigma)
 inside = -normal.log_prob(targets)
 at_zero = -normal.cdf(torch.zeros_like(targets)).log()
 at_one = -(1 - normal.cdf(torch.ones_like(targets))).log()
-return torch.where(targets <= 0, at_zero, torch.where(targets >= 1, at_one, inside)).mean()"""),
-        "censored: Φ(a/σ) at 0, the wrong tail": block(1, CENSORED.replace("log_ndtr(-logits / sigma)", "log_ndtr(logits / sigma)")),
-        "censored: σ fixed at 0.1": hidden(block(1, CENSORED.replace("sigma", "0.1"))),
-        "bernoulli: log of the sigmoid (infinite for large logits)": block(2, "p = torch.sigmoid(logits)\nreturn -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p)).mean()"),
-        "bernoulli: squared error on the sigmoid": block(2, "return ((torch.sigmoid(logits) - targets) ** 2).mean()"),
-        "bernoulli: summed over pixels": block(2, "return F.binary_cross_entropy_with_logits(logits, targets, reduction='sum')"),
+return torch.where(targets <= 0, at_zero, torch.where(targets >= 1, at_one, inside)).mean()"""), match="censored_loss is inf"),
+        "censored: Φ(a/σ) at 0, the wrong tail": Mistake(block(1, CENSORED.replace("log_ndtr(-logits / sigma)", "log_ndtr(logits / sigma)")), match="censored_loss is .*log σ"),
+        "censored: σ fixed at 0.1": hidden(block(1, CENSORED.replace("sigma", "0.1")), match="use the sigma argument"),
+        "bernoulli: log of the sigmoid (infinite for large logits)": Mistake(block(2, "p = torch.sigmoid(logits)\nreturn -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p)).mean()"), match="logits ±100 is nan"),
+        "bernoulli: squared error on the sigmoid": Mistake(block(2, "return ((torch.sigmoid(logits) - targets) ** 2).mean()"), match="not the mean binary cross-entropy"),
+        "bernoulli: summed over pixels": Mistake(block(2, "return F.binary_cross_entropy_with_logits(logits, targets, reduction='sum')"), match="not the mean binary cross-entropy"),
     },
     reuse={
         "censored: the course's loss": block(1, "return loss_for('censored')(logits, targets)"),
@@ -114,13 +114,13 @@ return F.mse_loss(nearest[assumption](targets), targets).item()""",
         ),
     },
     mistakes={
-        "bernoulli: no floor, since a logit can be any number": floor('if assumption == "gauss":', 'if assumption in ("gauss", "bernoulli"):'),
-        "binary: the threshold at 0, not 0.5": floor("(targets > 0.5)", "(targets > 0)"),
-        "censored: clipped below only": floor("targets.clamp(0, 1)", "targets.clamp(min=0)"),
-        "summed over pixels": floor("((targets - nearest) ** 2).mean()", "((targets - nearest) ** 2).sum()"),
-        "the mean error, not the mean squared error": floor("((targets - nearest) ** 2).mean()", "(targets - nearest).abs().mean()"),
-        "clipped in place": floor("nearest = targets.clamp(0, 1)", "nearest = targets.clamp_(0, 1)"),
-        "no error for an unknown assumption": floor("raise ValueError(", "return 0.0  # ("),
+        "bernoulli: no floor, since a logit can be any number": Mistake(floor('if assumption == "gauss":', 'if assumption in ("gauss", "bernoulli"):'), match="mse_floor\\(targets, 'bernoulli'\\) is 0.00000"),
+        "binary: the threshold at 0, not 0.5": Mistake(floor("(targets > 0.5)", "(targets > 0)"), match="mse_floor\\(targets, 'binary'\\) is"),
+        "censored: clipped below only": Mistake(floor("targets.clamp(0, 1)", "targets.clamp(min=0)"), match="mse_floor\\(targets, 'censored'\\) is"),
+        "summed over pixels": Mistake(floor("((targets - nearest) ** 2).mean()", "((targets - nearest) ** 2).sum()"), match="mse_floor\\(targets, 'censored'\\) is"),
+        "the mean error, not the mean squared error": Mistake(floor("((targets - nearest) ** 2).mean()", "(targets - nearest).abs().mean()"), match="mse_floor\\(targets, 'censored'\\) is"),
+        "clipped in place": Mistake(floor("nearest = targets.clamp(0, 1)", "nearest = targets.clamp_(0, 1)"), match="changed the targets in place"),
+        "no error for an unknown assumption": Mistake(floor("raise ValueError(", "return 0.0  # ("), match="should raise a ValueError"),
     },
     reuse={
         "the course's loss for the squared error": floor("return ((targets - nearest) ** 2).mean()", "return loss_for('gauss')(nearest, targets)"),
@@ -150,18 +150,18 @@ s = Standardiser(images)
 return s.forward, s.inverse""", GAUSS],
     },
     mistakes={
-        "a sigmoid (bernoulli) on standardised targets": block(1, 'chosen_assumption = "bernoulli"'),
-        "the censored Gaussian on standardised targets": block(1, 'chosen_assumption = "censored"'),
-        "not undone": standardised("return y * std + mean", "return y"),
-        "undone with mean and std swapped": standardised("y * std + mean", "y * mean + std"),
-        "each batch's own statistics": standardised("return (x - mean) / std", "return (x - x.mean()) / x.std()"),
-        "one mean and deviation per pixel position": standardised("images.mean(), images.std()", "images.mean(0), images.std(0)"),
-        "divided by the variance": standardised("images.std()", "images.var()"),
-        "the statistics of all training pixels, not of the images given": standardised("images.mean(), images.std()", "pixels.mean(), pixels.std()"),
-        "the statistics typed in": standardised("images.mean(), images.std()", "0.2860, 0.3530"),
-        "standardised in place": standardised("return (x - mean) / std", "return x.sub_(mean).div_(std)"),
-        "no assumption chosen": block(1, "pass"),
-        "an assumption that does not exist": block(1, 'chosen_assumption = "gaussian"'),
+        "a sigmoid (bernoulli) on standardised targets": Mistake(block(1, 'chosen_assumption = "bernoulli"'), match="intensities of 'bernoulli' cannot reach"),
+        "the censored Gaussian on standardised targets": Mistake(block(1, 'chosen_assumption = "censored"'), match="intensities of 'censored' cannot reach"),
+        "not undone": Mistake(standardised("return y * std + mean", "return y"), match="back\\(transform\\(x\\)\\) differs"),
+        "undone with mean and std swapped": Mistake(standardised("y * std + mean", "y * mean + std"), match="back\\(transform\\(x\\)\\) differs"),
+        "each batch's own statistics": Mistake(standardised("return (x - mean) / std", "return (x - x.mean()) / x.std()"), match="a black image gets targets that differ"),
+        "one mean and deviation per pixel position": Mistake(standardised("images.mean(), images.std()", "images.mean(0), images.std(0)"), match="not all finite"),
+        "divided by the variance": Mistake(standardised("images.std()", "images.var()"), match="not 0 and 1"),
+        "the statistics of all training pixels, not of the images given": Mistake(standardised("images.mean(), images.std()", "pixels.mean(), pixels.std()"), match="not 0 and 1"),
+        "the statistics typed in": Mistake(standardised("images.mean(), images.std()", "0.2860, 0.3530"), match="not 0 and 1"),
+        "standardised in place": Mistake(standardised("return (x - mean) / std", "return x.sub_(mean).div_(std)"), match="changed its batch in place"),
+        "no assumption chosen": Mistake(block(1, "pass"), match="not None"),
+        "an assumption that does not exist": Mistake(block(1, 'chosen_assumption = "gaussian"'), match="not 'gaussian'"),
     },
 )  # fmt: skip
 

@@ -21,10 +21,10 @@ BORROWED = {  # ways of taking a method from the course's VariationalAutoEncoder
 }  # fmt: skip
 
 
-def wrong(part, body, hidden=False):
+def wrong(part, body, hidden=False, match=None):
     """A wrong ``part`` of the VAE, that its own test cell must catch."""
     index = PARTS.index(part)
-    return Mistake(block(index, body), hidden=hidden, tests=(f"ch5-{part}-tests",))
+    return Mistake(block(index, body), hidden=hidden, match=match, tests=(f"ch5-{part}-tests",))
 
 
 VAE = Task(
@@ -43,24 +43,24 @@ return torch.distributions.kl_divergence(q, p).sum(-1).mean()"""),
         "forward through self.encoder directly": block(2, "mean, log_var = self.encoder(x).chunk(2, dim=1)\nreturn self.decoder(self.sample(mean, log_var)), (mean, log_var)"),
     },
     mistakes={
-        "std is exp(log_var)": wrong("sample", "return mean + torch.exp(log_var) * torch.randn_like(mean)"),
-        "std is log_var": wrong("sample", "return mean + log_var * torch.randn_like(mean)"),
-        "torch.normal blocks gradients": wrong("sample", "return torch.normal(mean, torch.exp(0.5 * log_var))"),
-        "Distribution.sample blocks gradients": wrong("sample", "return torch.distributions.Normal(mean, torch.exp(0.5 * log_var)).sample()"),
-        "detached sample": wrong("sample", "return (mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)).detach()"),
-        "noise added to log_var": wrong("sample", "return log_var + torch.exp(0.5 * mean) * torch.randn_like(mean)"),
-        "fixed noise": wrong("sample", "return mean + torch.exp(0.5 * log_var)"),
-        "KL with the wrong sign": wrong("regularisation", "return (-0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)).sum(dim=1).mean()"),
-        "KL without the log-variance term": wrong("regularisation", "return (0.5 * (mean.pow(2) + log_var.exp() - 1)).sum(dim=1).mean()"),
-        "KL with variance and log-variance swapped": wrong("regularisation", "return (0.5 * (mean.pow(2) + log_var - 1 - log_var.exp())).sum(dim=1).mean()"),
-        "KL with sigma instead of sigma squared": wrong("regularisation", "return (0.5 * (mean.pow(2) + (0.5 * log_var).exp() - 1 - log_var)).sum(dim=1).mean()"),
-        "KL averaged over dimensions": wrong("regularisation", KL.format(".mean()")),
-        "KL summed over the batch": wrong("regularisation", KL.format(".sum()")),
-        "mean and log_var swapped in forward": wrong("forward", "log_var, mean = self.encode(x)\nreturn self.decode(self.sample(mean, log_var)), (mean, log_var)"),
-        "mean and log_var swapped into sample": wrong("forward", ENCODED + "self.decode(self.sample(log_var, mean)), (mean, log_var)"),
-        "forward decodes the mean": wrong("forward", ENCODED + "self.decode(mean), (mean, log_var)"),
-        "forward decodes a detached sample": wrong("forward", ENCODED + "self.decode(self.sample(mean, log_var).detach()), (mean, log_var)"),
-        "forward returns the parts the other way round": wrong("forward", ENCODED + "(mean, log_var), self.decode(self.sample(mean, log_var))"),
+        "std is exp(log_var)": wrong("sample", "return mean + torch.exp(log_var) * torch.randn_like(mean)", match="the standard deviation is exp\\(log_var / 2\\)"),
+        "std is log_var": wrong("sample", "return mean + log_var * torch.randn_like(mean)", match="the standard deviation is exp\\(log_var / 2\\)"),
+        "torch.normal blocks gradients": wrong("sample", "return torch.normal(mean, torch.exp(0.5 * log_var))", match="d sample / d mean should be 1"),
+        "Distribution.sample blocks gradients": wrong("sample", "return torch.distributions.Normal(mean, torch.exp(0.5 * log_var)).sample()", match="no gradient can flow back through your sample"),
+        "detached sample": wrong("sample", "return (mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)).detach()", match="no gradient can flow back through your sample"),
+        "noise added to log_var": wrong("sample", "return log_var + torch.exp(0.5 * mean) * torch.randn_like(mean)", match="is the noise added to `mean`"),
+        "fixed noise": wrong("sample", "return mean + torch.exp(0.5 * log_var)", match="is the noise added to `mean`"),
+        "KL with the wrong sign": wrong("regularisation", "return (-0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)).sum(dim=1).mean()", match="never negative"),
+        "KL without the log-variance term": wrong("regularisation", "return (0.5 * (mean.pow(2) + log_var.exp() - 1)).sum(dim=1).mean()", match="is the - log sigma\\^2 term there"),
+        "KL with variance and log-variance swapped": wrong("regularisation", "return (0.5 * (mean.pow(2) + log_var - 1 - log_var.exp())).sum(dim=1).mean()", match="prior from itself is 0"),
+        "KL with sigma instead of sigma squared": wrong("regularisation", "return (0.5 * (mean.pow(2) + (0.5 * log_var).exp() - 1 - log_var)).sum(dim=1).mean()", match="is the - log sigma\\^2 term there"),
+        "KL averaged over dimensions": wrong("regularisation", KL.format(".mean()"), match="is the - log sigma\\^2 term there"),
+        "KL summed over the batch": wrong("regularisation", KL.format(".sum()"), match="average the images' KL divergences"),
+        "mean and log_var swapped in forward": wrong("forward", "log_var, mean = self.encode(x)\nreturn self.decode(self.sample(mean, log_var)), (mean, log_var)", match="should be \\(mean, log_var\\)"),
+        "mean and log_var swapped into sample": wrong("forward", ENCODED + "self.decode(self.sample(log_var, mean)), (mean, log_var)", match="decode \\(almost exactly\\) the mean"),
+        "forward decodes the mean": wrong("forward", ENCODED + "self.decode(mean), (mean, log_var)", match="a new random sample each time"),
+        "forward decodes a detached sample": wrong("forward", ENCODED + "self.decode(self.sample(mean, log_var).detach()), (mean, log_var)", match="no gradient reaches log_var"),
+        "forward returns the parts the other way round": wrong("forward", ENCODED + "(mean, log_var), self.decode(self.sample(mean, log_var))", match="'tuple' object has no attribute 'shape'"),
     },
     reuse={
         "sample calls the reference": wrong("sample", "return super().sample(mean, log_var)", hidden=True),
@@ -83,10 +83,10 @@ per_pixel = -(target * log_p + (1 - target) * log_not_p)
 return per_pixel.flatten(1).sum(dim=1).mean()""",
     },
     mistakes={
-        "reconstruction averaged over pixels (PyTorch's default)": "return F.binary_cross_entropy_with_logits(logits, target)",
-        "reconstruction summed over the batch": 'return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")',
-        "cross-entropy on the sigmoid (log 0 for large logits)": 'return F.binary_cross_entropy(torch.sigmoid(logits), target, reduction="sum") / len(target)',
-        "squared error instead of the Bernoulli likelihood": 'return F.mse_loss(torch.sigmoid(logits), target, reduction="sum") / len(target)',
+        "reconstruction averaged over pixels (PyTorch's default)": Mistake("return F.binary_cross_entropy_with_logits(logits, target)", match="784 times too small"),
+        "reconstruction summed over the batch": Mistake('return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")', match="summed over the whole batch"),
+        "cross-entropy on the sigmoid (log 0 for large logits)": Mistake('return F.binary_cross_entropy(torch.sigmoid(logits), target, reduction="sum") / len(target)', match="rounds to log 0"),
+        "squared error instead of the Bernoulli likelihood": Mistake('return F.mse_loss(torch.sigmoid(logits), target, reduction="sum") / len(target)', match="expected 1084.55"),
     },
     reuse={
         "reconstruction calls the reference": Mistake("from course_utils.losses import bernoulli_nll as reference\nreturn reference(logits, target)", hidden=True),
@@ -134,14 +134,14 @@ log_qz = (-0.5 * noise**2 - 0.5 * log_var - half_log_2pi).sum(2)
 return torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(noise.shape[0])""",
     },
     mistakes={
-        "the mean of exp, outside log space (underflows to log 0)": LOG_WEIGHTS + "return torch.log(torch.exp(log_w).mean(dim=0))",
-        "the mean of the log weights (the ELBO for every K)": LOG_WEIGHTS + "return log_w.mean(dim=0)",
-        "log-sum-exp without the 1/K": LOG_WEIGHTS + "return torch.logsumexp(log_w, dim=0)",
-        "the closed-form KL in place of log p(z) - log q(z | x)": weights(
+        "the mean of exp, outside log space (underflows to log 0)": Mistake(LOG_WEIGHTS + "return torch.log(torch.exp(log_w).mean(dim=0))", match="not finite"),
+        "the mean of the log weights (the ELBO for every K)": Mistake(LOG_WEIGHTS + "return log_w.mean(dim=0)", match="log of the \\*mean\\* of the K"),
+        "log-sum-exp without the 1/K": Mistake(LOG_WEIGHTS + "return torch.logsumexp(log_w, dim=0)", match="log of the \\*mean\\* of the K"),
+        "the closed-form KL in place of log p(z) - log q(z | x)": Mistake(weights(
             "log_w = log_px_z + Normal(0.0, 1.0).log_prob(z).sum(2) - Normal(mean, std).log_prob(z).sum(2)",
             "log_w = log_px_z - 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(1)",
-        ),
-        "std = exp(log_var)": weights("std = torch.exp(0.5 * log_var)", "std = torch.exp(log_var)"),
+        ), match="for K = 1 the bound is the one-sample ELBO"),
+        "std = exp(log_var)": Mistake(weights("std = torch.exp(0.5 * log_var)", "std = torch.exp(log_var)"), match="for K = 1 the bound is the one-sample ELBO"),
     },
     reuse={
         "the course's reparameterise and per-image cross-entropy": hidden(weights(
