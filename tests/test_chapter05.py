@@ -94,22 +94,7 @@ return per_pixel.flatten(1).sum(dim=1).mean()""",
     },
 )  # fmt: skip
 
-LOG_WEIGHTS = """
-std = torch.exp(0.5 * log_var)
-z = mean + std * noise
-logits = model.decode(z.flatten(0, 1)).view(len(noise), *x.shape)
-log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
-log_px_z = log_px_z.flatten(2).sum(2)
-log_w = log_px_z + Normal(0.0, 1.0).log_prob(z).sum(2) - Normal(mean, std).log_prob(z).sum(2)
-"""  # the log weights written out, K x N
-MEAN_OF_K = "return torch.logsumexp(log_w, dim=0) - math.log(len(noise))"
-
-
-def weights(old, new):
-    """``LOG_WEIGHTS`` with ``old`` written as ``new``, averaged the right way."""
-    assert old in LOG_WEIGHTS, old
-    return LOG_WEIGHTS.replace(old, new) + MEAN_OF_K
-
+RETURN = "return torch.logsumexp(log_w, dim=0) - math.log(len(noise))"
 
 IWAE = Task(
     tests={"ch5-iwae-tests": 3, "ch5-iwae-outcome-tests": 3},
@@ -133,24 +118,18 @@ log_pz = (-0.5 * z**2 - half_log_2pi).sum(2)
 log_qz = (-0.5 * noise**2 - 0.5 * log_var - half_log_2pi).sum(2)
 return torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(noise.shape[0])""",
     },
-    mistakes={
-        "the mean of exp, outside log space (underflows to log 0)": Mistake(LOG_WEIGHTS + "return torch.log(torch.exp(log_w).mean(dim=0))", match="not finite"),
-        "the mean of the log weights (the ELBO for every K)": Mistake(LOG_WEIGHTS + "return log_w.mean(dim=0)", match="log of the \\*mean\\* of the K"),
-        "log-sum-exp without the 1/K": Mistake(LOG_WEIGHTS + "return torch.logsumexp(log_w, dim=0)", match="log of the \\*mean\\* of the K"),
-        "the closed-form KL in place of log p(z) - log q(z | x)": Mistake(weights(
-            "log_w = log_px_z + Normal(0.0, 1.0).log_prob(z).sum(2) - Normal(mean, std).log_prob(z).sum(2)",
-            "log_w = log_px_z - 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(1)",
-        ), match="for K = 1 the bound is the one-sample ELBO"),
-        "std = exp(log_var)": Mistake(weights("std = torch.exp(0.5 * log_var)", "std = torch.exp(log_var)"), match="for K = 1 the bound is the one-sample ELBO"),
+    mistakes={  # the instructor's bound, edited
+        "the mean of exp, outside log space (underflows to log 0)": Mistake(Edit({RETURN: "return torch.log(torch.exp(log_w).mean(dim=0))"}), match="not finite"),
+        "the mean of the log weights (the ELBO for every K)": Mistake(Edit({RETURN: "return log_w.mean(dim=0)"}), match="log of the \\*mean\\* of the K"),
+        "log-sum-exp without the 1/K": Mistake(Edit({RETURN: "return torch.logsumexp(log_w, dim=0)"}), match="log of the \\*mean\\* of the K"),
+        "the closed-form KL in place of log p(z) - log q(z | x)": Mistake(Edit({"log_px_z + log_pz - log_qz": "log_px_z - 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(1)"}), match="for K = 1 the bound is the one-sample ELBO"),
+        "std = exp(log_var)": Mistake(Edit({"std = torch.exp(0.5 * log_var)": "std = torch.exp(log_var)"}), match="for K = 1 the bound is the one-sample ELBO"),
     },
     reuse={
-        "the course's reparameterise and per-image cross-entropy": hidden(weights(
-            "z = mean + std * noise", "from course_utils.likelihood import reparameterise\nz = reparameterise(mean, log_var, noise)"
-        ).replace(
-            'log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")\nlog_px_z = log_px_z.flatten(2).sum(2)',
-            "from course_utils.losses import bernoulli_nll_per_image\n"
-            "log_px_z = -bernoulli_nll_per_image(logits.flatten(0, 1), x.repeat(len(noise), 1, 1, 1)).view(len(noise), len(x))",
-        )),
+        "the course's reparameterise and per-image cross-entropy": hidden(Edit({
+            "z = mean + std * noise": "z = reparameterise(mean, log_var, noise)",
+            "log_px_z = log_px_z.flatten(2).sum(2)": "log_px_z = -bernoulli_nll_per_image(logits.flatten(0, 1), x.repeat(len(noise), 1, 1, 1)).view(len(noise), len(x))",
+        }, before="from course_utils.likelihood import reparameterise\nfrom course_utils.losses import bernoulli_nll_per_image\n")),
     },
 )  # fmt: skip
 

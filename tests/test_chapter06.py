@@ -40,21 +40,21 @@ return parts""",
         "RegularisedLoss: the weight on the right": PARTS + "total = reconstruction + regularisation * self.weight" + PARTS_RETURNED,
     },
     mistakes={
-        "the regularisation reported weighted": PARTS + "regularisation = self.weight * regularisation\ntotal = reconstruction + regularisation" + PARTS_RETURNED,
-        "the weight on the reconstruction": PARTS + "total = self.weight * reconstruction + regularisation" + PARTS_RETURNED,
-        "only the total": "prediction, params = output\nreturn self.reconstruction(prediction, target) + self.weight * self.regulariser(params)",
-        "parts as numbers (.item())": PARTS + 'total = reconstruction + self.weight * regularisation\nreturn {"loss": total, "reconstruction": reconstruction.item(), "regularisation": regularisation.item()}',
-        "a detached total": PARTS + "total = (reconstruction + self.weight * regularisation).detach()" + PARTS_RETURNED,
-        "the regularisation detached from the total": PARTS + "total = reconstruction + self.weight * regularisation.detach()" + PARTS_RETURNED,
-        "the hacky cache: the first batch's regularisation kept": """
+        "the regularisation reported weighted": Mistake(PARTS + "regularisation = self.weight * regularisation\ntotal = reconstruction + regularisation" + PARTS_RETURNED, match="report it unweighted"),
+        "the weight on the reconstruction": Mistake(PARTS + "total = self.weight * reconstruction + regularisation" + PARTS_RETURNED, match="the weight multiplies the regulariser"),
+        "only the total": Mistake("prediction, params = output\nreturn self.reconstruction(prediction, target) + self.weight * self.regulariser(params)", match="return a dict of the parts"),
+        "parts as numbers (.item())": Mistake(PARTS + 'total = reconstruction + self.weight * regularisation\nreturn {"loss": total, "reconstruction": reconstruction.item(), "regularisation": regularisation.item()}', match="do not call .item\\(\\)"),
+        "a detached total": Mistake(PARTS + "total = (reconstruction + self.weight * regularisation).detach()" + PARTS_RETURNED, match="'loss' has no gradient"),
+        "the regularisation detached from the total": Mistake(PARTS + "total = reconstruction + self.weight * regularisation.detach()" + PARTS_RETURNED, match="must be Tensor, not NoneType"),
+        "the hacky cache: the first batch's regularisation kept": Mistake("""
 prediction, params = output
 if not hasattr(self, "cache"):
     self.cache = self.regulariser(params)
 reconstruction = self.reconstruction(prediction, target)
 total = reconstruction + self.weight * self.cache
-return {"loss": total, "reconstruction": reconstruction, "regularisation": self.cache}""",
-        "the weight read once, at the first call": 'prediction, params = output\nself.__dict__.setdefault("first_weight", self.weight)\n'
-        + PARTS.split("\n", 1)[1] + "total = reconstruction + self.first_weight * regularisation" + PARTS_RETURNED,
+return {"loss": total, "reconstruction": reconstruction, "regularisation": self.cache}""", match="reports another batch's regularisation"),
+        "the weight read once, at the first call": Mistake('prediction, params = output\nself.__dict__.setdefault("first_weight", self.weight)\n'
+        + PARTS.split("\n", 1)[1] + "total = reconstruction + self.first_weight * regularisation" + PARTS_RETURNED, match="read self.weight when the loss is called"),
     },
     reuse={  # only the hidden tests see these: the library's reference does the work
         "calling the reference": hidden("from course_utils.losses import RegularisedLoss as Reference\nreturn Reference(self.reconstruction, self.regulariser, self.weight)(output, target)"),
@@ -78,13 +78,13 @@ return "regularisation" if collapsed else ("reconstruction" if costs_too_much el
         "dominating_part: the excess over half the saving": 'if kl < 2:\n    return "regularisation"\nreturn "reconstruction" if kl - (mean_image - reconstruction) / 2 > 0 else None',
     },
     mistakes={
-        "the checks the other way round": 'if kl > (mean_image - reconstruction) / 2:\n    return "reconstruction"\nif kl < 2:\n    return "regularisation"\nreturn None',
-        "without the half": verdict(saved="mean_image - reconstruction"),
-        "half of the distortion, not of what the code saves": verdict(saved="reconstruction / 2"),
-        "'balanced' instead of None": verdict(otherwise='"balanced"'),
-        "the chapter's D0 whatever mean_image says": verdict(saved="(mean_image_nats - reconstruction) / 2"),
-        "R <= 2 for the regularisation": hidden(verdict(below="<=")),
-        "R >= half for the reconstruction": hidden(verdict(above=">=")),
+        "the checks the other way round": Mistake('if kl > (mean_image - reconstruction) / 2:\n    return "reconstruction"\nif kl < 2:\n    return "regularisation"\nreturn None', match="collapsed model.*expected 'regularisation', got 'reconstruction'"),
+        "without the half": Mistake(verdict(saved="mean_image - reconstruction"), match="expected 'reconstruction', got None"),
+        "half of the distortion, not of what the code saves": Mistake(verdict(saved="reconstruction / 2"), match="expected 'reconstruction', got None"),
+        "'balanced' instead of None": Mistake(verdict(otherwise='"balanced"'), match="expected None, got 'balanced'"),
+        "the chapter's D0 whatever mean_image says": Mistake(verdict(saved="(mean_image_nats - reconstruction) / 2"), match="expected 'reconstruction', got None"),
+        "R <= 2 for the regularisation": hidden(verdict(below="<="), match="exactly 2 nats"),
+        "R >= half for the reconstruction": hidden(verdict(above=">="), match="exactly half of the 80 saved"),
     },
 )  # fmt: skip
 
@@ -99,13 +99,13 @@ gap = float(parts["regularisation"]) - self.target
 self.loss.weight *= math.exp(self.step * gap)  # never negative""",
     },
     mistakes={  # two short epochs let a wrong sign or an ignored target end in range: the update's tests catch them
-        "the target ignored": "self.loss.weight = max(0.0, self.loss.weight + self.step * parts['regularisation'].item())",
-        "the sign flipped": UPDATE.format("max(0.0, self.loss.weight - self.step * gap)"),
-        "a constant weight": Mistake("pass", tests=(RULE_TESTS, OUTCOME_TESTS)),  # weight 1 leaves the rate near 12 nats
-        "negative weights allowed": UPDATE.format("self.loss.weight + self.step * gap"),
-        "the weight set to the gap, not moved by it": UPDATE.format("max(0.0, self.step * gap)"),
-        "the first batch's rate kept": hidden("self.__dict__.setdefault('first_rate', parts['regularisation'].item())\ngap = self.first_rate - self.target\nself.loss.weight = max(0.0, self.loss.weight + self.step * gap)"),
-        "the step ignored": hidden(UPDATE.format("max(0.0, self.loss.weight + 0.1 * gap)")),
+        "the target ignored": Mistake("self.loss.weight = max(0.0, self.loss.weight + self.step * parts['regularisation'].item())", match="the weight should fall from 1"),
+        "the sign flipped": Mistake(UPDATE.format("max(0.0, self.loss.weight - self.step * gap)"), match="the weight should rise from 1, but it is 0.7"),
+        "a constant weight": Mistake("pass", tests=(RULE_TESTS, OUTCOME_TESTS), match="the weight should rise from 1, but it is 1\\.|above twice the target"),  # weight 1 leaves the rate near 12 nats
+        "negative weights allowed": Mistake(UPDATE.format("self.loss.weight + self.step * gap"), match="never negative"),
+        "the weight set to the gap, not moved by it": Mistake(UPDATE.format("max(0.0, self.step * gap)"), match="the weight should rise from 1, but it is 0.3"),
+        "the first batch's rate kept": hidden("self.__dict__.setdefault('first_rate', parts['regularisation'].item())\ngap = self.first_rate - self.target\nself.loss.weight = max(0.0, self.loss.weight + self.step * gap)", match="each call should use its own batch's rate"),
+        "the step ignored": hidden(UPDATE.format("max(0.0, self.loss.weight + 0.1 * gap)"), match="a larger step should move the weight further"),
     },
 )  # fmt: skip
 
