@@ -11,7 +11,8 @@ output back to the input's shape, using what the context recorded during the for
 
 ``UndoableSequential`` chains them: its ``forward`` returns plain outputs (so it trains like any
 module), ``activations`` keeps the contexts, and ``visualise_activations`` projects the strongest
-activations of a layer back to pixel space.
+activations of a layer back to pixel space. ``undoable`` converts a plain PyTorch layer into its
+undoable twin, e.g. to project a pretrained network's activations.
 """
 
 import operator
@@ -177,6 +178,30 @@ class UndoableReLU(nn.ReLU):
         if rule == "guided":
             return F.relu(y) * context.switches
         raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
+
+
+def undoable(layer: nn.Module) -> nn.Module:
+    """The undoable twin of a plain ``nn.Conv2d``, ``nn.MaxPool2d`` or ``nn.ReLU``: the same outputs,
+    a convolution's weights and bias copied. Converts a pretrained network's layers, e.g.
+    ``UndoableSequential(*map(undoable, vgg.features))``."""
+    if isinstance(layer, nn.Conv2d):
+        twin = UndoableConv2d(
+            layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+            layer.dilation, layer.groups, layer.bias is not None, layer.padding_mode,
+        )  # fmt: skip
+        twin.load_state_dict(layer.state_dict())
+        return twin.to(layer.weight.device, layer.weight.dtype)
+    if isinstance(layer, nn.MaxPool2d):
+        if layer.return_indices:
+            raise ValueError("undoable cannot convert a max-pooling that returns its indices")
+        geometry = layer.kernel_size, layer.stride, layer.padding, layer.dilation
+        return UndoableMaxPool2d(*geometry, ceil_mode=layer.ceil_mode)
+    if isinstance(layer, nn.ReLU):
+        return UndoableReLU()
+    raise ValueError(
+        f"undoable has no twin for {type(layer).__name__}: it converts nn.Conv2d, nn.MaxPool2d "
+        "and nn.ReLU; write an undo for any other layer"
+    )
 
 
 def keep_top_k(activations, k=1, channel=None):

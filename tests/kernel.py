@@ -1,7 +1,8 @@
 """A live Jupyter kernel that runs a chapter's cells one at a time, in fast mode.
 
-Chapter tests use it to run a notebook up to an exercise once, then try the instructor's solution
-and typical wrong answers against the exercise's own test cells, without re-running the chapter.
+The exercise harness (``tests/exercises.py``) uses it to run a notebook up to an exercise once,
+then try the instructor's solution and typical wrong answers against the exercise's own test
+cells, without re-running the chapter.
 """
 
 import os
@@ -30,10 +31,12 @@ def with_answer(source, body, block=0):
 
 
 def with_answers(source, bodies):
-    """``source`` with its solution blocks replaced by ``bodies`` (one string, or one per block)."""
+    """``source`` with its solution blocks replaced by ``bodies`` (one string, or one per block,
+    ``None`` keeping that block)."""
     bodies = [bodies] if isinstance(bodies, str) else bodies
     for block, body in reversed(list(enumerate(bodies))):  # last first: numbers shift once replaced
-        source = with_answer(source, body, block)
+        if body is not None:
+            source = with_answer(source, body, block)
     return source
 
 
@@ -48,7 +51,7 @@ class CellFailed(AssertionError):
 class ChapterKernel:
     """Context manager: ``with ChapterKernel("01_transposed_convolutions") as k: ...``."""
 
-    def __init__(self, chapter, timeout=300):
+    def __init__(self, chapter, timeout=600):  # seconds a cell may run: training, on a busy machine
         path = (
             CHAPTERS / f"{chapter}.ipynb" if not str(chapter).endswith(".ipynb") else Path(chapter)
         )
@@ -90,48 +93,3 @@ class ChapterKernel:
 
     def run_cell(self, grade):
         return self.run(self.cell(grade))
-
-    def run_before(self, grade):
-        """Run every code cell that comes before the cell with ``grade_id`` ``grade``."""
-        for cell in self.code_cells:
-            if grade_id(cell) == grade:
-                return
-            self.run(cell.source)
-        raise KeyError(f"no code cell with grade_id {grade!r}")
-
-    def fails(self, grade):
-        """True if the cell ``grade`` raises (the way a failing nbgrader test cell does)."""
-        try:
-            self.run_cell(grade)
-        except CellFailed:
-            return True
-        return False
-
-    def visible_fails(self, grade):
-        """True if the visible part of test cell ``grade`` (hidden tests removed) raises."""
-        source = HIDDEN.sub("", self.cell(grade))
-        assert "BEGIN HIDDEN" not in source
-        try:
-            self.run(source)
-        except CellFailed:
-            return True
-        return False
-
-    def answer(self, grade, body, block=0):
-        """Define a student's answer: run cell ``grade`` with its solution replaced by ``body``."""
-        return self.run(with_answer(self.cell(grade), body, block))
-
-    def assert_fails(self, tests, mistake, visible=True):
-        """Test cell ``tests`` must fail the answer just defined (its visible part too, if asked)."""
-        assert self.fails(tests), f"{tests} passes the mistake: {mistake}"
-        if visible:
-            assert self.visible_fails(tests), f"the visible part of {tests} passes: {mistake}"
-
-    def assert_passes(self, tests, alternative):
-        """Test cell ``tests``, hidden tests included, must pass the answer just defined."""
-        try:
-            self.run_cell(tests)
-        except CellFailed as error:
-            raise AssertionError(
-                f"{tests} fails a correct answer ({alternative}): {error}"
-            ) from None

@@ -402,14 +402,14 @@ CHAPTERS = course.chapters()
 
 
 def written_differently(root, chapter):
-    """The student version answered with the chapter's ``ALTERNATIVES`` (tests/test_chapterNN.py)."""
-    tests = importlib.import_module(f"test_chapter{chapter.number:02d}")
+    """The student version answered with each task's first alternative (tests/test_chapterNN.py)."""
+    exercise = importlib.import_module(f"test_chapter{chapter.number:02d}").EXERCISE
     answers = {grade_id(c): c.source for c in nbformat.read(chapter.path, 4).cells}
-    notebook = student_version(root, chapter)
+    notebook, alternative = student_version(root, chapter), exercise.written_differently
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
-            cell.source = with_answers(answers[grade_id(cell)], tests.ALTERNATIVES[grade_id(cell)])
+            cell.source = with_answers(answers[grade_id(cell)], alternative[grade_id(cell)])
     return notebook
 
 

@@ -15,6 +15,7 @@ from course_utils.layers import (
     conv_output_size,
     keep_top_k,
     transposed_output_size,
+    undoable,
 )
 
 ATOL = 1e-5
@@ -276,3 +277,32 @@ def test_sequential_errors():
     _, contexts = model.activations(x, 0)  # a convolution alone: no ReLU to check the rule
     with pytest.raises(ValueError, match="rule must be one of"):
         model.undo(torch.zeros(1, 4, 28, 28, dtype=torch.double), contexts, rule="gradient")
+
+
+def test_undoable_twins_compute_the_same_and_undo_by_the_backward_pass():
+    torch.manual_seed(0)
+    plain = nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
+        nn.Conv2d(4, 6, 3, padding=2, dilation=2, groups=2, bias=False),
+    ).double()  # fmt: skip
+    twin = UndoableSequential(*map(undoable, plain))
+    assert [type(layer) for layer in twin] == [
+        UndoableConv2d, UndoableReLU, UndoableMaxPool2d, UndoableConv2d
+    ]  # fmt: skip
+    x = torch.randn(2, 3, 13, 13, dtype=torch.double, requires_grad=True)
+    assert torch.equal(twin(x), plain(x))
+    assert twin[0].weight is not plain[0].weight  # copied: training one leaves the other
+    y, contexts = twin.activations(x.detach())
+    signal = torch.randn_like(y)
+    (gradient,) = torch.autograd.grad(plain(x), x, signal)  # the backward pass
+    assert torch.allclose(twin.undo(signal, contexts, rule="backprop"), gradient, atol=ATOL)
+
+
+def test_undoable_refuses_layers_it_has_no_twin_for():
+    with pytest.raises(ValueError, match="no twin for Linear: it converts nn.Conv2d"):
+        undoable(nn.Linear(2, 3))
+    with pytest.raises(ValueError, match="padding_mode='reflect' cannot be undone"):
+        undoable(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"))
+    with pytest.raises(ValueError, match="returns its indices"):
+        undoable(nn.MaxPool2d(2, return_indices=True))
