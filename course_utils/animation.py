@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from IPython.display import Image
 from matplotlib import animation
 
+from .fastmode import is_fast
+
 BLUE, ORANGE, GREY = "#a5d8ff", "#ffd8a8", "#e9ecef"
 
 
@@ -103,7 +105,8 @@ def transposed_frames(image, kernel, stride=2, padding=1) -> list[tuple[Panel, P
 
 
 def _gif(frames, width_ratios, dpi) -> Image:
-    """The frames drawn side by side, as a looping GIF."""
+    """The frames drawn side by side, as a looping GIF (in fast mode the first and the last)."""
+    frames = [frames[0], frames[-1]] if is_fast() else frames
     fig, axes = plt.subplots(1, 3, figsize=(7.6, 3.0), width_ratios=width_ratios, dpi=dpi)
 
     def draw(t):

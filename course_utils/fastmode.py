@@ -12,7 +12,7 @@ ENV_VAR = "COURSE_FAST_MODE"
 FAST_SIZES = {"train": 1024, "test": 512}
 #: Batches per epoch that the ``Trainer`` runs in fast mode.
 FAST_BATCHES = 2
-#: Frames that ``widgets.browse`` computes in fast mode.
+#: Frames that ``widgets.browse`` computes in fast mode (``animation`` draws the first and last).
 FAST_FRAMES = 2
 
 

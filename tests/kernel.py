@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 from jupyter_client.manager import start_new_kernel
 
-from instructor.cells import HIDDEN, SOLUTION, grade_id
+from instructor.cells import SOLUTION, grade_id
 from instructor.environment import RUN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,6 +13,7 @@ from course_utils.animation import (
     draw_grid,
     transposed_frames,
 )
+from course_utils.fastmode import ENV_VAR
 
 KERNEL = torch.tensor([[1.0, 2.0, 3.0], [1.0, -1.0, 2.0], [-1.0, 1.0, 1.0]])
 IMAGE = torch.arange(25.0).view(5, 5) % 7  # not symmetric: rows and columns differ
@@ -68,9 +69,12 @@ def test_draw_grid_writes_each_number_and_colours_the_cells():
     plt.close(fig)
 
 
-def test_conv_animation_makes_two_gifs_with_one_frame_per_step(tmp_path):
+@pytest.mark.parametrize("fast, counts", [("0", (9, 10)), ("1", (2, 2))])
+def test_conv_animation_makes_two_gifs_with_one_frame_per_step(tmp_path, monkeypatch, fast, counts):
+    """One frame per step; in fast mode (grading, tests) only the first and the last."""
+    monkeypatch.setenv(ENV_VAR, fast)
     gifs = conv_animation(IMAGE, KERNEL, dpi=20)
-    for gif, frames in zip(gifs, (9, 10), strict=True):
+    for gif, frames in zip(gifs, counts, strict=True):
         path = tmp_path / "a.gif"
         path.write_bytes(gif.data)
         assert PILImage.open(path).n_frames == frames
