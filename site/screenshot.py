@@ -10,15 +10,8 @@ import functools
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+from pdf import ARGS  # site/pdf.py: the same Chromium, with the same flags
 from playwright.sync_api import sync_playwright
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def main():
