@@ -26,11 +26,12 @@ from dataclasses import dataclass, field, replace
 
 import nbformat
 import pytest
-from kernel import CHAPTERS, HIDDEN, CellFailed, ChapterKernel, grade_id, with_answers
+from kernel import CHAPTERS, CellFailed, ChapterKernel, with_answers
 
+from instructor.cells import BEGIN_SOLUTION, END_SOLUTION, HIDDEN, grade_id
 from instructor.cells import autograded_points as points_of
 
-MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
+MARKERS = re.compile(rf"^[ \t]*({BEGIN_SOLUTION}|{END_SOLUTION})[ \t]*\n", re.M)
 LIBRARY = "course_utils"
 BROKEN = ("SyntaxError", "IndentationError", "NameError")  # a table's row, not the answer, is wrong
 

@@ -4,7 +4,8 @@ and the library's own projection."""
 
 import pytest
 from exercises import Cell, Exercise, Mistake, Task, hidden
-from kernel import HIDDEN
+
+from instructor.cells import HIDDEN
 
 pytestmark = pytest.mark.slow
 
