@@ -5,6 +5,7 @@
     python bench/run.py --only grading --chapter 1 --submissions 8
     python bench/run.py --only chapters    # each chapter's median time to grade a submission,
                                            # and where it went (kernel start, cells, guard ...)
+    python bench/run.py --only chapters --chapters 2 6   # the same, for chapters 2 and 6 only
     python bench/run.py --only references --seconds 120   # our models against public ones
 
 Prints a table and JSON, and writes the JSON to bench/results/latest.json. The chapter times come
@@ -176,15 +177,17 @@ def bench_grading(chapter="1", submissions=8):
     return result
 
 
-def bench_chapters(submissions=3):
+def bench_chapters(submissions=3, numbers=None):
     """Each chapter's median seconds to grade one submission (its solution), one at a time, and
-    where they went (``phases``)."""
+    where they went (``phases``); only the chapters ``numbers`` if given."""
     import statistics
 
     from instructor import course
 
     result = {}
     for chapter in course.chapters():
+        if numbers and chapter.number not in numbers:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             root = solved_course(Path(tmp), chapter, submissions)
             _, graded = timed_grading(chapter, root, jobs=1)
@@ -285,6 +288,9 @@ def main():
     parser.add_argument("--only", nargs="+", choices=list(BENCHES), default=list(BENCHES))
     parser.add_argument("--chapter", default="1", help="grading: the chapter graded (1)")
     parser.add_argument("--submissions", type=int, default=8, help="grading: how many (8)")
+    parser.add_argument(
+        "--chapters", type=int, nargs="+", help="chapters: only these (all)", metavar="N"
+    )
     parser.add_argument("--seconds", type=int, default=120, help="references: budget each (120)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -296,6 +302,7 @@ def main():
         print(f"running {name} ...", file=sys.stderr, flush=True)
         options = {
             "grading": {"chapter": args.chapter, "submissions": args.submissions},
+            "chapters": {"numbers": args.chapters},
             "references": {"seconds": args.seconds},
         }.get(name, {})
         results.update(BENCHES[name](**options))
