@@ -95,65 +95,44 @@ def conv_encoder(
     return mark_reference(nn.Sequential(*layers))
 
 
-def conv_decoder(
-    in_channels,
-    hid_channels,
-    code_channels,
-    kernel_size,
-    stride=1,
-    pooling=2,
-    activation=None,
-    *,
-    code_size=None,
-    hidden_size=None,
-    image_size=28,
-):
-    """The mirror of :func:`conv_encoder`: its layers reversed, each replaced by its transpose.
+def conv_decoder(*args, **kwargs):
+    """The mirror of :func:`conv_encoder` (which takes the same arguments): the encoder's layers
+    reversed, each replaced by its transpose (:func:`transpose`).
+
+    With ``code_size``, the mirrored linear layer takes ``code_size`` numbers: a VAE's decoder
+    takes ``latent_dim`` numbers where its encoder gives ``2 * latent_dim``.
+    """
+    with torch.random.fork_rng(devices=[]):  # the encoder is a pattern: its weights are not drawn
+        encoder = conv_encoder(*args, **kwargs)
+    side = kwargs.get("image_size", 28)
+    x = torch.zeros(1, encoder[0].in_channels, side, side, device="meta")
+    pairs = []  # each layer, with the shape of what goes into it
+    for layer, shape_only in zip(encoder, copy.deepcopy(encoder).to("meta"), strict=True):
+        pairs.append((layer, tuple(x.shape[1:])))
+        x = shape_only(x)
+    # made last layer first, the order in which a seeded model draws the decoder's weights
+    return mark_reference(nn.Sequential(*(transpose(*pair) for pair in reversed(pairs))))
+
+
+def transpose(layer: nn.Module, in_shape) -> nn.Module:
+    """The layer that undoes the shape of ``layer`` (which takes inputs of ``in_shape``).
 
     Linear ↔ linear (transposed shape), flatten ↔ unflatten, convolution ↔ transposed
     convolution (same stride, ``output_padding`` to restore even sides), average pooling ↔
-    nearest upsampling; no final activation, so the decoder predicts logits.
+    nearest upsampling (4× the transpose of 2×2 average pooling); an activation stays itself.
     """
-    _check_kernel(kernel_size)
-    _check_code(code_channels, code_size)
-    activation = activation or nn.ReLU()
-    padding, extra = kernel_size // 2, stride - 1
-    widths = _stages(hid_channels)
-    channels = widths[-1] if code_channels is None else code_channels
-    layers = []
-    if code_size is not None:
-        side = code_side(image_size, len(widths), kernel_size, stride, pooling)
-        features = code_size
-        if hidden_size is not None:
-            layers += [nn.Linear(code_size, hidden_size), copy.deepcopy(activation)]
-            features = hidden_size
-        layers += [
-            nn.Linear(features, channels * side * side),
-            nn.Unflatten(1, (channels, side, side)),
-        ]
-    if code_channels is None:  # each stage mirrored: upsampling, activation, transposed conv
-        for width in (*reversed(widths[:-1]), in_channels):
-            layers += [nn.Upsample(scale_factor=pooling, mode="nearest")] if pooling > 1 else []
-            layers.append(copy.deepcopy(activation))
-            layers.append(nn.ConvTranspose2d(channels, width, kernel_size, stride, padding, extra))
-            channels = width
-        return mark_reference(nn.Sequential(*layers))
-    layers += [copy.deepcopy(activation)] if code_size is not None else []
-    for i, width in enumerate(reversed(widths)):
-        # the first mirrors the encoder's convolution to the code, of stride 1
-        step, out = (1, 0) if i == 0 else (stride, extra)
-        layers.append(
-            nn.ConvTranspose2d(channels, width, kernel_size, step, padding, output_padding=out)
+    if isinstance(layer, nn.Conv2d):
+        (stride, _), (padding, _) = layer.stride, layer.padding
+        return nn.ConvTranspose2d(
+            layer.out_channels, layer.in_channels, layer.kernel_size, stride, padding, stride - 1
         )
-        layers += [nn.Upsample(scale_factor=pooling, mode="nearest")] if pooling > 1 else []
-        layers.append(copy.deepcopy(activation))
-        channels = width
-    layers.append(
-        nn.ConvTranspose2d(
-            channels, in_channels, kernel_size, stride, padding, output_padding=extra
-        )
-    )
-    return mark_reference(nn.Sequential(*layers))
+    if isinstance(layer, nn.Linear):
+        return nn.Linear(layer.out_features, layer.in_features)
+    if isinstance(layer, nn.Flatten):
+        return nn.Unflatten(1, in_shape)
+    if isinstance(layer, nn.AvgPool2d):
+        return nn.Upsample(scale_factor=layer.kernel_size, mode="nearest")
+    return copy.deepcopy(layer)
 
 
 def to_intensities(logits, assumption, clamp=False, rescale=False):

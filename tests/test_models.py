@@ -5,7 +5,14 @@ import torch
 from torch import nn
 
 from course_utils.losses import ASSUMPTIONS
-from course_utils.models import AutoEncoder, code_side, conv_decoder, conv_encoder, to_intensities
+from course_utils.models import (
+    AutoEncoder,
+    code_side,
+    conv_decoder,
+    conv_encoder,
+    to_intensities,
+    transpose,
+)
 from course_utils.provenance import borrowed_parts
 
 CONFIGS = [
@@ -151,6 +158,44 @@ def test_builders_keep_their_signature():
     x = torch.rand(2, 1, 28, 28)
     assert decoder(encoder(x)).shape == x.shape
     assert conv_encoder(1, 8, 6, 3, 1, 2, nn.ReLU())(x).shape == (2, 6, 14, 14)
+
+
+@pytest.mark.parametrize(
+    "args, shape",
+    [((1, (8, 16), 4, 3), {}), ((1, (8, 16), None, 3, 2, 1), {"code_size": 10, "hidden_size": 32})],
+)
+def test_the_decoder_is_the_encoder_reversed_and_transposed(args, shape):
+    encoder, decoder = conv_encoder(*args, **shape), conv_decoder(*args, **shape)
+    kinds = {nn.Conv2d: nn.ConvTranspose2d, nn.Linear: nn.Linear, nn.AvgPool2d: nn.Upsample}
+    kinds |= {nn.Flatten: nn.Unflatten, nn.ReLU: nn.ReLU}
+    assert [kinds[type(m)] for m in reversed(encoder)] == [type(m) for m in decoder]
+    for mine, mirror in zip(encoder, reversed(decoder), strict=True):
+        if isinstance(mine, nn.Linear):
+            assert mirror.weight.shape == mine.weight.T.shape
+        elif isinstance(mine, nn.Conv2d):  # ConvTranspose2d(out, in) has Conv2d(in, out)'s shape
+            assert mirror.weight.shape == mine.weight.shape
+            assert (mirror.stride, mirror.padding) == (mine.stride, mine.padding)
+
+
+def test_a_seeded_decoder_draws_only_its_own_weights():
+    """The encoder that conv_decoder mirrors is a pattern: drawing it would change every seed."""
+    torch.manual_seed(0)
+    decoder = conv_decoder(1, (8, 16), None, 3, 2, 1, code_size=10)
+    torch.manual_seed(0)
+    assert torch.equal(decoder[0].weight, nn.Linear(10, 16 * 7 * 7).weight)
+
+
+def test_a_transposed_convolution_is_the_adjoint_of_its_convolution():
+    """<conv(x), y> = <x, conv^T(y)> with the same weights: the transpose is the backward pass."""
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False)
+    mirror = transpose(conv, (3, 28, 28))
+    mirror.weight.data = conv.weight.data
+    x, y = torch.randn(2, 3, 28, 28, dtype=torch.float64), torch.randn(2, 5, 14, 14).double()
+    conv, mirror = conv.double(), mirror.double()
+    mirror.bias.data.zero_()
+    assert torch.allclose((conv(x) * y).sum(), (x * mirror(y)).sum())
+    assert transpose(nn.Flatten(), (4, 7, 7))(torch.zeros(2, 196)).shape == (2, 4, 7, 7)
+    assert isinstance(transpose(nn.AvgPool2d(2), (4, 14, 14)), nn.Upsample)
 
 
 def test_even_kernel_and_unrestorable_image_size_are_refused():
