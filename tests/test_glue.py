@@ -1,7 +1,5 @@
 """course_utils.glue: values quoted in the text are recorded as myst-nb reads them."""
 
-import builtins
-
 import numpy as np
 import pytest
 import torch
@@ -18,7 +16,7 @@ def shown(monkeypatch):
     InteractiveShell.instance()
     calls = []
     monkeypatch.setattr(
-        "myst_nb.ext.glue.ipy_display",
+        "course_utils.glue.display",
         lambda data, raw=False, metadata=None: calls.append((data, metadata)),
     )
     return calls
@@ -50,13 +48,20 @@ def test_anything_else_is_refused(shown):
 
 
 def test_without_myst_nb_nothing_is_recorded(shown, monkeypatch):
-    real_import = builtins.__import__
-
-    def no_myst_nb(name, *args, **kwargs):
-        if name == "myst_nb":
-            raise ModuleNotFoundError("No module named 'myst_nb'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_myst_nb)
+    monkeypatch.setattr("course_utils.glue.find_spec", lambda name: None)
     glue("loss", 1.5)
     assert shown == []
+
+
+@pytest.mark.parametrize("value", [257.734, 3, "sandals and trousers"])
+def test_the_record_is_what_myst_nb_glue_writes(shown, monkeypatch, value):
+    from myst_nb import glue as myst_glue
+
+    theirs = []
+    monkeypatch.setattr(
+        "myst_nb.ext.glue.ipy_display",
+        lambda data, raw=False, metadata=None: theirs.append((data, metadata)),
+    )
+    myst_glue("x", value, display=False)
+    glue("x", value)
+    assert shown == theirs
