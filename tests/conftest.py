@@ -81,11 +81,11 @@ def pytest_collection_modifyitems(config, items):
             continue
         info = getattr(item, "_fixtureinfo", None)
         shared = [
-            definition
+            definitions[-1]  # the one the test gets: a module's own overrides the conftest's
             for name in (info.names_closure if info else [])
-            for definition in info.name2fixturedefs.get(name) or []
-            if definition.scope in ("module", "package", "session")
-            and str(getattr(definition, "baseid", "")).startswith("tests")
+            if (definitions := info.name2fixturedefs.get(name))
+            and definitions[-1].scope in ("module", "package", "session")
+            and str(getattr(definitions[-1], "baseid", "")).startswith("tests")
         ]
         # the built site first: every test that reads it on one worker, so it is built once
         sessions = sorted(

@@ -34,3 +34,78 @@ def test_ci_runs_the_suite_in_a_fresh_virtual_environment():
     import course_utils  # installed into that venv by `make test`'s set-up, from this checkout
 
     assert Path(course_utils.__file__).resolve().is_relative_to(ROOT)
+
+
+GROUPED = """
+import importlib.util, os, pytest
+
+spec = importlib.util.spec_from_file_location("course_conftest", {conftest!r})
+course_conftest = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(course_conftest)
+pytest_collection_modifyitems = course_conftest.pytest_collection_modifyitems
+
+
+@pytest.fixture(scope="session")
+def expensive():
+    with open("made.txt", "a") as log:  # one line each time the fixture is made
+        log.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+"""
+
+
+# A module that overrides the session fixture with one built on its own module fixture (as
+# tests/test_report.py does): all of its tests share one worker, and `graded` is made once.
+OVERRIDDEN = """
+import pytest
+
+
+@pytest.fixture(scope="module")
+def graded():
+    with open("made.txt", "a") as log:
+        log.write("graded\\n")
+
+
+@pytest.fixture(scope="module")
+def expensive(graded):
+    return graded
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_c(graded, i):
+    pass
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_c_page(expensive, i):
+    pass
+"""
+
+
+def test_tests_sharing_a_fixture_run_on_one_worker(tmp_path):
+    """Under ``-n 2 --dist loadgroup`` a session fixture is made once, not once per worker (with
+    pytest 9, pytest-xdist's groups silently stopped working and the site was built twice)."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text(GROUPED.format(conftest=str(ROOT / "tests" / "conftest.py")))
+    for name in "ab":
+        body = "import pytest\n\n@pytest.mark.parametrize('i', range(6))\n"
+        body += f"def test_{name}(expensive, i):\n    pass\n\n"
+        body += f"@pytest.mark.parametrize('i', range(6))\ndef test_{name}_alone(i):\n    pass\n"
+        (tests / f"test_{name}.py").write_text(body)
+    (tests / "test_c.py").write_text(OVERRIDDEN)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-n",
+        "2",
+        "--dist",
+        "loadgroup",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
+    run = subprocess.run(command + ["tests"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    made = (tmp_path / "made.txt").read_text().split()
+    assert len(made) == 2, f"the shared fixtures were made on {made}: the xdist groups do not hold"
