@@ -104,17 +104,25 @@ def conv_decoder(*args, **kwargs):
     """
     with torch.random.fork_rng(devices=[]):  # the encoder is a pattern: its weights are not drawn
         encoder = conv_encoder(*args, **kwargs)
-    side = kwargs.get("image_size", 28)
-    x = torch.zeros(1, encoder[0].in_channels, side, side, device="meta")
-    pairs = []  # each layer, with the shape of what goes into it
-    for layer, shape_only in zip(encoder, copy.deepcopy(encoder).to("meta"), strict=True):
-        pairs.append((layer, tuple(x.shape[1:])))
-        x = shape_only(x)
+    pairs = zip(encoder, _input_shapes(encoder, kwargs.get("image_size", 28)), strict=True)
     # made last layer first, the order in which a seeded model draws the decoder's weights
-    return mark_reference(nn.Sequential(*(transpose(*pair) for pair in reversed(pairs))))
+    return mark_reference(nn.Sequential(*(transpose(*pair) for pair in reversed(list(pairs)))))
 
 
-def transpose(layer: nn.Module, in_shape) -> nn.Module:
+def _input_shapes(encoder, side) -> list:
+    """The shape of what goes into each layer of ``encoder`` for ``side``-sided images, or only
+    ``None``s for a convolutional encoder (images of any side go through it)."""
+    if not any(isinstance(layer, nn.Flatten) for layer in encoder):
+        return [None] * len(encoder)
+    x = torch.zeros(1, encoder[0].in_channels, side, side, device="meta")
+    shapes = []
+    for layer in copy.deepcopy(encoder).to("meta"):
+        shapes.append(tuple(x.shape[1:]))
+        x = layer(x)
+    return shapes
+
+
+def transpose(layer: nn.Module, in_shape=None) -> nn.Module:
     """The layer that undoes the shape of ``layer`` (which takes inputs of ``in_shape``).
 
     Linear ↔ linear (transposed shape), flatten ↔ unflatten, convolution ↔ transposed

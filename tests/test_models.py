@@ -24,6 +24,8 @@ CONFIGS = [
     (dict(hid_channels=(8, 16), code_channels=4, kernel_size=3, pooling=1, stride=2), 32, 1),
     (dict(hid_channels=(16, 32), code_channels=8, kernel_size=3, code_size=16), 28, 1),
     (dict(hid_channels=8, code_channels=4, kernel_size=3, code_size=5, image_size=20), 20, 2),
+    # convolutional only: any side goes through, here one too small for the default image_size
+    (dict(hid_channels=(8, 8, 16, 16, 32), code_channels=4, kernel_size=3), 32, 3),
     # no convolution to the code: the last stage straight into the linear code
     (dict(hid_channels=(16, 32), code_channels=None, kernel_size=3, stride=2, pooling=1,
           code_size=16), 28, 1),
