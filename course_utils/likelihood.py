@@ -23,12 +23,20 @@ def reparameterise(mean, log_var, noise):
     return mean + torch.exp(0.5 * log_var) * noise
 
 
+def gaussian_kl_terms(mean, log_var):
+    """KL divergence from ``N(mean, exp(log_var))`` to ``N(0, 1)`` in each latent dimension, in nats.
+
+    Closed form (Kingma and Welling, 2014, appendix B), element by element.
+    """
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
+
+
 def gaussian_kl(mean, log_var):
     """KL divergence from ``N(mean, exp(log_var))`` to ``N(0, I)``, one number per row, in nats.
 
-    Closed form (Kingma and Welling, 2014, appendix B), summed over the latent dimensions.
+    The sum of :func:`gaussian_kl_terms` over the latent dimensions.
     """
-    return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).flatten(1).sum(1)
+    return gaussian_kl_terms(mean, log_var).flatten(1).sum(1)
 
 
 def bits_per_dim(nats, pixels=28 * 28) -> float:

@@ -50,11 +50,17 @@ def browser(frames, labels, description="", alts=None) -> widgets.VBox:
     return view
 
 
-def browse(make, labels, description="") -> widgets.VBox:
+def browse(make, labels, description="", alt=None, name=str) -> widgets.VBox:
     """A ``browser`` of ``make(label)`` for each label; in fast mode, of the first two labels
-    only (tests and grading need not draw every frame)."""
+    only (tests and grading need not draw every frame).
+
+    ``name(label)`` is the label as the slider shows it, ``alt(label)`` the picture's text
+    alternative (default: "description name").
+    """
     labels = list(labels)[:FAST_FRAMES] if is_fast() else list(labels)
-    return browser([make(label) for label in labels], labels, description)
+    alts = None if alt is None else [alt(label) for label in labels]
+    frames = [make(label) for label in labels]
+    return browser(frames, [name(label) for label in labels], description, alts=alts)
 
 
 def _as_widget(frame, alt):

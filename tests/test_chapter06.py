@@ -10,7 +10,7 @@ controller that training tells apart (a constant weight); the others are the upd
 import re
 
 import pytest
-from exercises import Cell, Edit, Exercise, Mistake, Task, hidden
+from exercises import Cell, Edit, Exercise, Mistake, Task, hidden, variants
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,9 @@ IMPORTED = "from course_utils import losses\n\n\n"
 VERDICT = 'if kl {below} 2:\n    return "regularisation"\nif kl {above} {saved}:\n    return "reconstruction"\nreturn {otherwise}'
 
 
-def verdict(below="<", above=">", saved="(mean_image - reconstruction) / 2", otherwise="None"):
-    return VERDICT.format(below=below, above=above, saved=saved, otherwise=otherwise)
+verdict = variants(
+    VERDICT, below="<", above=">", saved="(mean_image - reconstruction) / 2", otherwise="None"
+)
 
 
 REGULARISED_LOSS = Task(
@@ -45,7 +46,7 @@ return parts""",
         "only the total": Mistake("prediction, params = output\nreturn self.reconstruction(prediction, target) + self.weight * self.regulariser(params)", match="return a dict of the parts"),
         "parts as numbers (.item())": Mistake(PARTS + 'total = reconstruction + self.weight * regularisation\nreturn {"loss": total, "reconstruction": reconstruction.item(), "regularisation": regularisation.item()}', match="do not call .item\\(\\)"),
         "a detached total": Mistake(PARTS + "total = (reconstruction + self.weight * regularisation).detach()" + PARTS_RETURNED, match="'loss' has no gradient"),
-        "the regularisation detached from the total": Mistake(PARTS + "total = reconstruction + self.weight * regularisation.detach()" + PARTS_RETURNED, match="must be Tensor, not NoneType"),
+        "the regularisation detached from the total": Mistake(PARTS + "total = reconstruction + self.weight * regularisation.detach()" + PARTS_RETURNED, match="no gradient with respect to the params"),
         "the hacky cache: the first batch's regularisation kept": Mistake("""
 prediction, params = output
 if not hasattr(self, "cache"):

@@ -57,6 +57,16 @@ def test_browse_draws_every_frame_or_in_fast_mode_the_first_two(monkeypatch, fas
     assert [picture(f)[1] for f in stack.children] == [f"shade {value}" for value in drawn]
 
 
+def test_browse_names_each_label_and_describes_each_picture(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST_MODE", "0")
+    view = browse(
+        figure, [0.0, 1 / 3], "shade", alt=lambda v: f"grey at {v:.0%}", name="{:.2f}".format
+    )
+    slider, stack = view.children
+    assert slider.options == ("0.00", "0.33")
+    assert [picture(f)[1] for f in stack.children] == ["grey at 0%", "grey at 33%"]
+
+
 def test_browser_needs_one_label_per_frame():
     with pytest.raises(ValueError, match="one label per frame"):
         browser([figure(0.0)], ["a", "b"])
