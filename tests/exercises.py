@@ -79,6 +79,11 @@ def hidden(answer, **options) -> Mistake:
     return Mistake(answer, hidden=True, **options)
 
 
+def variants(answer: str, **defaults):
+    """A function writing ``answer`` with its ``{fields}`` filled: ``defaults`` unless given."""
+    return lambda **changes: answer.format(**(defaults | changes))
+
+
 def block(index: int, body: str) -> list:
     """An answer to the ``index``-th solution block of a cell, the others the instructor's."""
     return [None] * index + [body]

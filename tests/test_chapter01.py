@@ -29,6 +29,18 @@ def subclassed(name):
     )
 
 
+def aliased(name, base, forward, names):
+    """A solution cell of a ``base`` subclass whose ``names`` are the library's ``name``'s own."""
+    aliases = "".join(f"\n    {n} = Reference.{n}" for n in names)
+    return Cell(f"""
+from course_utils.layers import Context, {name} as Reference
+
+class {name}({base}):
+    def forward(self, x):
+        {forward}
+{aliases}""")
+
+
 CONV = Task(
     tests={"ch1-conv-undo-tests": 4},
     alternatives={
@@ -72,15 +84,8 @@ reference.weight = self.weight
 _, context = reference(torch.zeros(y.shape[0], self.in_channels, *input_size))
 return reference.undo(y, context)""",
         "conv: subclassing the reference": subclassed("UndoableConv2d"),
-        "conv: aliasing the reference's undo": Cell("""
-from course_utils.layers import Context, UndoableConv2d as Reference
-
-class UndoableConv2d(nn.Conv2d):
-    def forward(self, x):
-        return super().forward(x), Context(self, x.shape)
-
-    _pads = Reference._pads
-    undo = Reference.undo"""),
+        "conv: aliasing the reference's undo": aliased(
+            "UndoableConv2d", "nn.Conv2d", "return super().forward(x), Context(self, x.shape)", ["_pads", "undo"]),
     },
 )  # fmt: skip
 
@@ -114,12 +119,8 @@ from course_utils.layers import Context, UndoableMaxPool2d as Reference
 reference = Reference(self.kernel_size, self.stride, self.padding, self.dilation)
 return reference.undo(y, Context(reference, (*y.shape[:2], *input_size), switches))""",
         "pool: subclassing the reference": subclassed("UndoableMaxPool2d"),
-        "pool: aliasing the reference's methods": Cell("""
-from course_utils.layers import UndoableMaxPool2d as Reference
-
-class UndoableMaxPool2d(nn.MaxPool2d):
-    forward = Reference.forward
-    undo = Reference.undo"""),
+        "pool: aliasing the reference's methods": aliased(
+            "UndoableMaxPool2d", "nn.MaxPool2d", "return Reference.forward(self, x)", ["undo"]),
     },
 )  # fmt: skip
 
@@ -191,14 +192,8 @@ from course_utils.layers import Context, UndoableReLU as Reference
 reference = Reference()
 return reference.undo(y, Context(reference, y.shape, positive), rule)""",
         "relu: subclassing the reference": subclassed("UndoableReLU"),
-        "relu: aliasing the reference's undo": Cell("""
-from course_utils.layers import Context, UndoableReLU as Reference
-
-class UndoableReLU(nn.ReLU):
-    def forward(self, x):
-        return super().forward(x), Context(self, x.shape, x > 0)
-
-    undo = Reference.undo"""),
+        "relu: aliasing the reference's undo": aliased(
+            "UndoableReLU", "nn.ReLU", "return super().forward(x), Context(self, x.shape, x > 0)", ["undo"]),
     },
 )  # fmt: skip
 

@@ -3,7 +3,7 @@ passes the solution and correct answers written differently, and fails the mista
 and the library's own projection."""
 
 import pytest
-from exercises import Cell, Exercise, Mistake, Task, hidden
+from exercises import Cell, Exercise, Mistake, Task, hidden, variants
 
 from instructor.cells import HIDDEN
 
@@ -27,12 +27,8 @@ predicted = linear(activations.flatten(1)).argmax(dim=1)
 """
 
 
-def top_k(layer="layer", rule=""):
-    return TOP_K.format(layer=layer, rule=rule)
-
-
-def peaks(layer="layer", channel="[:, channel]", dims="1, 2", largest=""):
-    return PEAKS.format(layer=layer, channel=channel, dims=dims, largest=largest)
+top_k = variants(TOP_K, layer="layer", rule="")
+peaks = variants(PEAKS, layer="layer", channel="[:, channel]", dims="1, 2", largest="")
 
 
 VISUALISE = Task(
@@ -66,7 +62,7 @@ kept = torch.zeros_like(flat).scatter(2, top.indices, top.values)
 return model.undo(kept.view_as(activations), contexts)""", match="k=2 at the ReLU"),
         "visualise: largest magnitude instead of largest value": hidden(
             top_k().replace("flat.topk", "flat.abs().topk").replace("top.values", "flat.gather(1, top.indices)"), match="wrong projection at layer 0"),
-        "visualise: one layer too early": hidden(top_k("None if layer is None else layer - 1"), match="wrong projection at layer 0"),
+        "visualise: one layer too early": hidden(top_k(layer="None if layer is None else layer - 1"), match="wrong projection at layer 0"),
         "visualise: crashes on layer=None": Mistake(top_k().replace("contexts)", "contexts[: layer + 1])"), match="TypeError: .*'NoneType'"),
         "visualise: guided backpropagation's ReLU rule": hidden(top_k(rule=', rule="guided"'), match="wrong projection at layer 3"),
     },
@@ -116,7 +112,7 @@ return peaks[order], indices[order]""", match="rank by each image's largest acti
             "return peaks.topk(n)", "top = peaks.topk(n)\nreturn top.indices, top.values"
         ), match="not \\[9.0, 7.0, 5.0\\]"),
         "top_images: one layer too early": hidden(
-            "before = None if layer is None else layer - 1\n" + peaks("before"), match="wrong peaks for layer 0"),
+            "before = None if layer is None else layer - 1\n" + peaks(layer="before"), match="wrong peaks for layer 0"),
     },
 )  # fmt: skip
 

@@ -103,30 +103,31 @@ def test_training_statistics_come_from_training_batches_only():
     assert history["train"]["loss"][0] == pytest.approx(expected, rel=1e-5)
 
 
-def test_fast_mode_runs_one_epoch_of_two_batches(monkeypatch):
-    monkeypatch.setenv("COURSE_FAST_MODE", "1")
-    calls = []
+class CountingLoss:
+    """A mean squared error that notes, for each batch, whether it trains (gradients on)."""
 
-    def loss(output, target):
-        calls.append(torch.is_grad_enabled())
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, output, target):
+        self.calls.append(torch.is_grad_enabled())
         return nn.functional.mse_loss(output, target)
 
+
+def test_fast_mode_runs_one_epoch_of_two_batches(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST_MODE", "1")
+    loss = CountingLoss()
     history = Trainer(nn.Linear(3, 1), loss).fit(regression(), regression(seed=1), epochs=10)
-    assert history["epoch"] == [1] and calls == [True, True, False, False]
+    assert history["epoch"] == [1] and loss.calls == [True, True, False, False]
 
 
 def test_unshortened_fit_trains_every_epoch_in_full_even_in_fast_mode(monkeypatch):
     monkeypatch.setenv("COURSE_FAST_MODE", "1")
-    calls = []
-
-    def loss(output, target):
-        calls.append(torch.is_grad_enabled())
-        return nn.functional.mse_loss(output, target)
-
+    loss = CountingLoss()
     data = regression(n=100)  # 4 batches of at most 32
     history = Trainer(nn.Linear(3, 1), loss).fit(data, regression(seed=1), epochs=3, shorten=False)
     assert history["epoch"] == [1, 2, 3]
-    assert calls == ([True] * 4 + [False] * 8) * 3
+    assert loss.calls == ([True] * 4 + [False] * 8) * 3
 
 
 def test_plain_text_progress_in_logs(capsys):
