@@ -21,13 +21,30 @@ def test_image_grid_shows_each_image_in_order():
 def test_compare_images_puts_each_batch_on_its_own_row():
     inputs, outputs = torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28, requires_grad=True)
     fig = compare_images([inputs, outputs], labels=["input", "output"], n=5)
-    assert len(fig.axes) == 10
-    assert np.allclose(shown(fig.axes[2]), inputs[2, 0].numpy())
-    assert np.allclose(shown(fig.axes[7]), outputs[2, 0].detach().numpy())
-    assert fig.axes[5].get_ylabel() == "output"
+    assert len(fig.axes) == 2
+    gap = 2  # a fourteenth of 28 pixels
+    for ax, batch in zip(fig.axes, [inputs, outputs], strict=True):
+        row = np.asarray(shown(ax))
+        assert row.shape == (28, 5 * 28 + 4 * gap)
+        for c in range(5):
+            start = c * (28 + gap)
+            assert np.allclose(row[:, start : start + 28], batch[c, 0].detach().numpy())
+            assert c == 4 or np.isnan(row[:, start + 28 : start + 28 + gap]).all()
+    assert [ax.get_ylabel() for ax in fig.axes] == ["input", "output"]
     titled = compare_images([inputs], titles=list("abcde"), title="what is shown", n=5)
-    assert [ax.get_title() for ax in titled.axes] == list("abcde")
+    [ax] = titled.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == list("abcde")
+    assert np.allclose(ax.get_xticks(), [13.5 + c * 30 for c in range(5)])  # each image's centre
     assert titled._suptitle.get_text() == "what is shown"
+
+
+def test_compare_images_keeps_colour_and_fills_the_gaps_white():
+    rgb = torch.rand(3, 3, 14, 14)
+    [ax] = compare_images([rgb], n=3).axes
+    row = np.asarray(shown(ax))
+    assert row.shape == (14, 3 * 14 + 2, 3)
+    assert np.allclose(row[:, 15:29], rgb[1].permute(1, 2, 0).numpy())
+    assert (row[:, 14] == 1.0).all()
 
 
 def test_plot_history_draws_train_and_valid_for_every_part():
