@@ -60,7 +60,7 @@ return torch.distributions.kl_divergence(q, p).sum(-1).mean()"""),
         "mean and log_var swapped into sample": wrong("forward", ENCODED + "self.decode(self.sample(log_var, mean)), (mean, log_var)", match="decode \\(almost exactly\\) the mean"),
         "forward decodes the mean": wrong("forward", ENCODED + "self.decode(mean), (mean, log_var)", match="a new random sample each time"),
         "forward decodes a detached sample": wrong("forward", ENCODED + "self.decode(self.sample(mean, log_var).detach()), (mean, log_var)", match="no gradient reaches log_var"),
-        "forward returns the parts the other way round": wrong("forward", ENCODED + "(mean, log_var), self.decode(self.sample(mean, log_var))", match="'tuple' object has no attribute 'shape'"),
+        "forward returns the parts the other way round": wrong("forward", ENCODED + "(mean, log_var), self.decode(self.sample(mean, log_var))", match="the logits, a tensor, not a tuple"),
     },
     reuse={
         "sample calls the reference": wrong("sample", "return super().sample(mean, log_var)", hidden=True),
