@@ -90,6 +90,8 @@ def test_output_size_formulas_match_pytorch():
 
 
 @pytest.mark.parametrize("kernel, dilation", [(4, 1), (3, 2), (2, 3), ((2, 3), 1)])
+# PyTorch's note that an even kernel with 'same' padding copies the input: the case tested here
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
 def test_conv_undo_with_same_padding_is_the_backward_pass(kernel, dilation):
     torch.manual_seed(0)
     layer = UndoableConv2d(2, 3, kernel, padding="same", dilation=dilation).double()
