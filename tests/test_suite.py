@@ -92,19 +92,10 @@ def test_tests_sharing_a_fixture_run_on_one_worker(tmp_path):
         body += f"@pytest.mark.parametrize('i', range(6))\ndef test_{name}_alone(i):\n    pass\n"
         (tests / f"test_{name}.py").write_text(body)
     (tests / "test_c.py").write_text(OVERRIDDEN)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-n",
-        "2",
-        "--dist",
-        "loadgroup",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-    ]
+    # only xdist among the plugins: the others' imports would only slow the two workers' start
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    command = [sys.executable, "-m", "pytest", "-p", "xdist", "-n", "2", "--dist", "loadgroup"]
+    command += ["-q", "-p", "no:cacheprovider"]
     run = subprocess.run(command + ["tests"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     made = (tmp_path / "made.txt").read_text().split()
