@@ -2,10 +2,11 @@ import base64
 import html
 import re
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils.widgets import browse, browser, png
+from course_utils.widgets import browse, browser, png, sliders
 
 
 def figure(value):
@@ -88,3 +89,16 @@ def test_image_png_enlarges_an_image_without_changing_its_pixels():
     expected = (image * 255).round().numpy().repeat(3, 0).repeat(3, 1)
     assert np.array_equal(decoded, expected)
     assert image_png(image, scale=3) == data
+
+
+def test_sliders_show_the_text_for_their_values_and_redraw_as_they_move():
+    def describe(i=28, s=2):
+        return f"{i} // {s} = {i // s} <ok>"
+
+    view = sliders(describe, i=(1, 40), s=(1, 4))
+    i, s, shown = view.children
+    assert (i.value, i.min, i.max, s.value, s.min, s.max) == (28, 1, 40, 2, 1, 4)
+    assert shown.value == "<pre>28 // 2 = 14 &lt;ok&gt;</pre>"
+    s.value = 3
+    assert shown.value == "<pre>28 // 3 = 9 &lt;ok&gt;</pre>"
+    assert not any(isinstance(child, widgets.Output) for child in view.children)
