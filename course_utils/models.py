@@ -194,9 +194,10 @@ class AutoEncoder(nn.Module):
     ):
         super().__init__()
         args = (in_channels, hid_channels, code_channels, kernel_size, stride, pooling, activation)
-        shape = {"code_size": code_size, "hidden_size": hidden_size, "image_size": image_size}
-        self.encoder = conv_encoder(*args, **shape)
-        self.decoder = conv_decoder(*args, **shape)
+        shape = {"hidden_size": hidden_size, "image_size": image_size}
+        into_code, out_of_code = self.code_sizes(code_size)
+        self.encoder = conv_encoder(*args, code_size=into_code, **shape)
+        self.decoder = conv_decoder(*args, code_size=out_of_code, **shape)
         self.assumption = None if assumption is None else check_assumption(assumption)
         self.shrink = (stride * pooling) ** len(_stages(hid_channels))
         if code_size is not None and not self.restores(image_size):
@@ -207,6 +208,11 @@ class AutoEncoder(nn.Module):
         # Convolution weights in channels-last layout: about twice as fast on a CPU, same results.
         self.to(memory_format=torch.channels_last)
         mark_reference(self)  # so that exercises can tell it, and its parts, from a student's
+
+    @staticmethod
+    def code_sizes(code_size):
+        """How many numbers the encoder puts out and the decoder takes in (None: the maps)."""
+        return code_size, code_size
 
     def restores(self, size) -> bool:
         """Whether an image side of ``size`` pixels comes out of the decoder unchanged."""
@@ -234,50 +240,37 @@ class AutoEncoder(nn.Module):
 
     def reconstruct(self, x):
         """Encode, decode and turn into intensities, without gradients, on the model's device."""
-        device = next(self.parameters()).device
         with torch.no_grad():
-            return self.to_intensities(self(x.to(device)))
+            return self.to_intensities(self(x.to(self._device())))
+
+    def _device(self):
+        return next(self.parameters()).device
 
 
-class VariationalAutoEncoder(nn.Module):
+class VariationalAutoEncoder(AutoEncoder):
     """Convolutional variational auto-encoder with a ``latent_dim``-dimensional Gaussian code.
 
-    The auto-encoder's stages with a linear bottleneck (``code_size``) of ``2 * latent_dim``
-    numbers (``hidden_size`` adds a fully connected layer before it): the first half is the mean of
-    the code's distribution, the second half its log-variance. The decoder mirrors the encoder from ``latent_dim`` numbers and predicts the
+    Takes :class:`AutoEncoder`'s arguments, with ``latent_dim`` in place of ``code_size``: the
+    encoder ends in ``2 * latent_dim`` numbers (``hidden_size`` adds a fully connected layer
+    before them), the first half the mean of the code's distribution, the second half its
+    log-variance. The decoder mirrors the encoder from ``latent_dim`` numbers and predicts the
     logits of Bernoulli pixels. All losses are nats per image: summed over latent dimensions (and
     pixels), averaged over the batch.
     """
 
-    def __init__(
-        self,
-        in_channels,
-        hid_channels: int | Sequence[int],
-        code_channels,
-        kernel_size,
-        latent_dim,
-        stride=1,
-        pooling=2,
-        activation=None,
-        *,
-        hidden_size=None,
-        image_size=28,
-    ):
-        super().__init__()
-        args = (in_channels, hid_channels, code_channels, kernel_size, stride, pooling, activation)
-        shape = {"hidden_size": hidden_size, "image_size": image_size}
+    def __init__(self, *stages, latent_dim, **options):
+        super().__init__(*stages, assumption="bernoulli", code_size=latent_dim, **options)
         self.latent_dim = latent_dim
-        self.encoder = conv_encoder(*args, code_size=2 * latent_dim, **shape)
-        self.decoder = conv_decoder(*args, code_size=latent_dim, **shape)
+
+    @staticmethod
+    def code_sizes(latent_dim):
+        """A mean and a log-variance for each latent dimension in, one sample of them out."""
+        return 2 * latent_dim, latent_dim
 
     def encode(self, x):
         """The parameters ``(mean, log_var)`` of each image's code distribution, N×latent_dim each."""
         mean, log_var = self.encoder(x).chunk(2, dim=1)
         return mean, log_var
-
-    def decode(self, z):
-        """The logits of the image each code ``z`` stands for."""
-        return self.decoder(z)
 
     def sample(self, mean, log_var):
         """A reparameterised sample ``mean + std * eps`` with ``std = exp(log_var / 2)``, ``eps ~ N(0, I)``.
@@ -302,13 +295,10 @@ class VariationalAutoEncoder(nn.Module):
     def generate(self, z):
         """Images (pixel probabilities) decoded from codes ``z``, without gradients."""
         with torch.no_grad():
-            return torch.sigmoid(self.decode(z.to(self._device())))
+            return self.to_intensities(self.decode(z.to(self._device())))
 
     def reconstruct(self, x):
         """Images decoded from the mean code of each image in ``x``, without gradients."""
         with torch.no_grad():
             mean, _ = self.encode(x.to(self._device()))
-            return torch.sigmoid(self.decode(mean))
-
-    def _device(self):
-        return next(self.parameters()).device
+            return self.to_intensities(self.decode(mean))

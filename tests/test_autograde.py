@@ -82,6 +82,11 @@ def flip(kernel):
 """
 
 
+def points(output_size, flip):
+    """The points of a submission: its two test cells, and 0 for the written answer (graded by hand)."""
+    return {"ch0-output-size-tests": output_size, "ch0-flip-tests": flip, WRITTEN: 0}
+
+
 def fixture_batch(root):
     """Every kind of submission of the test chapter, with the points each must get."""
     blank = student_version(root, FIXTURE)
@@ -89,42 +94,24 @@ def fixture_batch(root):
     wrong_stride = (
         "def output_size(n, kernel, stride=1, padding=0):\n    return n + 2 * padding - kernel + 1"
     )
-    batch = {
-        "full": (full, {"ch0-output-size-tests": 2, "ch0-flip-tests": 3}),
-        "blank": (blank, {"ch0-output-size-tests": 0, "ch0-flip-tests": 0}),
-        "partial": (
-            solved(root, FIXTURE, only={"ch0-flip"}),
-            {"ch0-output-size-tests": 0, "ch0-flip-tests": 3},
-        ),
+    return {
+        "full": (full, points(2, 3)),
+        "blank": (blank, points(0, 0)),
+        "partial": (solved(root, FIXTURE, only={"ch0-flip"}), points(0, 3)),
         # a test cell edited to pass: nbgrader restores it, and the stub fails it
-        "edited-test": (
-            edit(blank, "ch0-output-size-tests", "pass"),
-            {"ch0-output-size-tests": 0, "ch0-flip-tests": 0},
-        ),
+        "edited-test": (edit(blank, "ch0-output-size-tests", "pass"), points(0, 0)),
         # a helper cell edited so that the hidden tests only try stride 1: restored too
         "edited-helper": (
             edit(
                 edit(full, "ch0-code-2", "SIZES = [(28, 3, 1, 0)]"), "ch0-output-size", wrong_stride
             ),
-            {"ch0-output-size-tests": 0, "ch0-flip-tests": 3},
+            points(0, 3),
         ),
-        "deleted-test": (
-            delete(blank, "ch0-flip-tests"),
-            {"ch0-output-size-tests": 0, "ch0-flip-tests": 0},
-        ),
+        "deleted-test": (delete(blank, "ch0-flip-tests"), points(0, 0)),
         # nbgrader's own OverwriteCells fails here: the cell before the deleted test is gone too
-        "deleted-part": (
-            delete(full, "ch0-output-size", "ch0-output-size-tests"),
-            {"ch0-output-size-tests": 0, "ch0-flip-tests": 3},
-        ),
-        "deleted-solution": (
-            delete(full, "ch0-flip"),
-            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
-        ),
-        "endless-loop": (
-            edit(full, "ch0-flip", "while True:\n    pass"),
-            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
-        ),
+        "deleted-part": (delete(full, "ch0-output-size", "ch0-output-size-tests"), points(0, 3)),
+        "deleted-solution": (delete(full, "ch0-flip"), points(2, 0)),
+        "endless-loop": (edit(full, "ch0-flip", "while True:\n    pass"), points(2, 0)),
         # two test cells call looping functions: the second one only gets the grace budget
         "endless-loops": (
             edit(
@@ -132,7 +119,7 @@ def fixture_batch(root):
                 "ch0-flip",
                 LOOPING.format(name="flip"),
             ),
-            {"ch0-output-size-tests": 0, "ch0-flip-tests": 0},
+            points(0, 0),
         ),
         "import-error": (
             edit(
@@ -140,43 +127,28 @@ def fixture_batch(root):
                 "ch0-output-size",
                 "import course_utils.no_such_module\n" + full.cells[5].source,
             ),
-            {"ch0-output-size-tests": 0, "ch0-flip-tests": 3},
+            points(0, 3),
         ),
         "syntax-error": (
             edit(full, "ch0-flip", "def flip(kernel)\n    return kernel"),
-            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
+            points(2, 0),
         ),
         # stderr output is not an error: full points; an error after it still scores zero
-        "stderr": (
-            edit(full, "ch0-output-size", NOISY),
-            {"ch0-output-size-tests": 2, "ch0-flip-tests": 3},
-        ),
+        "stderr": (edit(full, "ch0-output-size", NOISY), points(2, 3)),
         "stderr-and-error": (
             edit(edit(full, "ch0-output-size", NOISY), "ch0-flip", NOISY_ERROR),
-            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
+            points(2, 0),
         ),
         # every read-only cell that is not a test (set-up, imports, the hidden tests' SIZES) deleted:
         # all restored, so the answers keep their points
-        "deleted-helpers": (
-            delete(full, "ch0-setup", "ch0-code-1", "ch0-code-2"),
-            {"ch0-output-size-tests": 2, "ch0-flip-tests": 3},
-        ),
+        "deleted-helpers": (delete(full, "ch0-setup", "ch0-code-1", "ch0-code-2"), points(2, 3)),
         # the kernel dies in a solution cell: the tests before it keep their points, the later ones
         # score zero, and the submission is graded
-        "dead-kernel": (
-            edit(full, "ch0-flip", "import os\n\nos._exit(1)"),
-            {"ch0-output-size-tests": 2, "ch0-flip-tests": 0},
-        ),
+        "dead-kernel": (edit(full, "ch0-flip", "import os\n\nos._exit(1)"), points(2, 0)),
         # reads a file handed in beside the notebook (OWN_FILE): the kernel works in a copy of
         # this student's submitted folder, which the grader names for the sandbox
-        "own-file": (
-            edit(full, "ch0-output-size", READS_OWN_FILE),
-            {"ch0-output-size-tests": 2, "ch0-flip-tests": 3},
-        ),
+        "own-file": (edit(full, "ch0-output-size", READS_OWN_FILE), points(2, 3)),
     }
-    for _, points in batch.values():
-        points[WRITTEN] = 0  # a written answer scores nothing until it is graded by hand
-    return batch
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from course_utils.models import VariationalAutoEncoder
+from course_utils.models import AutoEncoder, VariationalAutoEncoder
 
 
 def small_vae(latent_dim=4, seed=0):
     torch.manual_seed(seed)
-    return VariationalAutoEncoder(1, (4, 8), 4, 3, latent_dim)
+    return VariationalAutoEncoder(1, (4, 8), 4, 3, latent_dim=latent_dim)
 
 
 def random_params(n, d, seed, dtype=torch.float64):
@@ -113,3 +113,16 @@ def test_generate_and_reconstruct_give_images_without_gradients():
     mean, _ = vae.encode(x)
     torch.testing.assert_close(reconstructed, torch.sigmoid(vae.decode(mean)))
     torch.testing.assert_close(vae.reconstruct(x), reconstructed)  # the mean code: deterministic
+
+
+def test_a_vae_is_an_auto_encoder_with_a_gaussian_code_and_bernoulli_pixels():
+    vae = small_vae(latent_dim=5)
+    assert isinstance(vae, AutoEncoder) and vae.assumption == "bernoulli"
+    assert vae.encoder[-1].out_features == 10 and vae.decoder[0].in_features == 5
+    with pytest.raises(TypeError, match="latent_dim"):
+        VariationalAutoEncoder(1, (4, 8), 4, 3, 5)  # a fifth positional number would be the stride
+
+
+def test_a_vae_refuses_an_image_size_its_decoder_cannot_restore():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        VariationalAutoEncoder(1, (4, 8), 4, 3, latent_dim=2, image_size=30)
