@@ -10,6 +10,7 @@ image is a multiple of ``(stride · pooling) ** len(hid_channels)``. With two st
 """
 
 import copy
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -107,6 +108,9 @@ def conv_decoder(*args, **kwargs):
     pairs = zip(encoder, _input_shapes(encoder, kwargs.get("image_size", 28)), strict=True)
     # made last layer first, the order in which a seeded model draws the decoder's weights
     return mark_reference(nn.Sequential(*(transpose(*pair) for pair in reversed(list(pairs)))))
+
+
+conv_decoder.__signature__ = inspect.signature(conv_encoder)  # what help() and Jupyter show
 
 
 def _input_shapes(encoder, side) -> list:
@@ -302,3 +306,18 @@ class VariationalAutoEncoder(AutoEncoder):
         with torch.no_grad():
             mean, _ = self.encode(x.to(self._device()))
             return self.to_intensities(self.decode(mean))
+
+
+def _vae_signature():
+    """AutoEncoder's parameters, with ``latent_dim`` (keyword-only) for ``code_size`` and ``assumption``."""
+    kept = [
+        p
+        for p in inspect.signature(AutoEncoder.__init__).parameters.values()
+        if p.name not in ("assumption", "code_size")
+    ]
+    latent_dim = inspect.Parameter("latent_dim", inspect.Parameter.KEYWORD_ONLY)
+    position = next(i for i, p in enumerate(kept) if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    return inspect.Signature([*kept[:position], latent_dim, *kept[position:]])
+
+
+VariationalAutoEncoder.__init__.__signature__ = _vae_signature()  # what help() and Jupyter show

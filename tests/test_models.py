@@ -1,5 +1,7 @@
 """The auto-encoder: shapes, the mirror, the bottleneck and ``to_intensities``."""
 
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -155,6 +157,7 @@ def test_weights_are_not_shared_and_activations_are_copies():
 
 
 def test_builders_keep_their_signature():
+    assert inspect.signature(conv_decoder) == inspect.signature(conv_encoder)  # what help() shows
     encoder = conv_encoder(1, (8, 16), 4, 3)
     decoder = conv_decoder(1, (8, 16), 4, 3)
     x = torch.rand(2, 1, 28, 28)

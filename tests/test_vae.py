@@ -1,5 +1,7 @@
 """``VariationalAutoEncoder``: the sample, the KL regulariser and the model's plumbing."""
 
+import inspect
+
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -126,3 +128,26 @@ def test_a_vae_is_an_auto_encoder_with_a_gaussian_code_and_bernoulli_pixels():
 def test_a_vae_refuses_an_image_size_its_decoder_cannot_restore():
     with pytest.raises(ValueError, match="multiple of 4"):
         VariationalAutoEncoder(1, (4, 8), 4, 3, latent_dim=2, image_size=30)
+
+
+CALLS = [
+    ((1, 4, 4, 3), {"latent_dim": 2}),
+    ((1, 4, 4, 3, 1, 2, None), {"latent_dim": 2, "hidden_size": 8}),
+    ((1, 4, 4, 3, 2), {}),  # latent_dim positional: refused
+    ((1, 4, 4, 3), {"latent_dim": 2, "code_size": 3}),
+    ((1, 4, 4, 3), {"latent_dim": 2, "assumption": "gauss"}),
+    ((1, 4, 4), {"latent_dim": 2}),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), CALLS)
+def test_the_signature_help_shows_accepts_what_the_constructor_accepts(args, kwargs):
+    shown = inspect.signature(VariationalAutoEncoder)
+    assert list(shown.parameters)[4:8] == ["stride", "pooling", "activation", "latent_dim"]
+    try:
+        VariationalAutoEncoder(*args, **kwargs)
+    except TypeError:
+        with pytest.raises(TypeError):
+            shown.bind(*args, **kwargs)
+    else:
+        shown.bind(*args, **kwargs)
