@@ -26,3 +26,20 @@ def test_executed_chapter_shows_its_figures(fast_site):
     images = re.findall(r'<img[^>]+src="([^"]+\.png)"', html)
     assert len(images) >= 2
     assert all((fast_site / "chapters" / src).exists() for src in images)
+
+
+def test_tables_that_cells_print_render_as_tables(fast_site):
+    """A cell's Markdown output is rendered as MyST (``nb_render_markdown_format``), not as plain
+    CommonMark, which has no tables and shows them as a paragraph of pipes."""
+    for page in toc_files():
+        html = (fast_site / f"{page}.html").read_text()
+        assert not re.search(r"<p>\s*\|", html), f"{page}: a table shows as raw pipes"
+    tables = {
+        "01_transposed_convolutions": "conv output",  # the output-size table
+        "04_auto_encoding": "PCA ÷ auto-encoder",  # the PCA table, displayed mid-cell
+    }
+    for page, header in tables.items():
+        html = (fast_site / "chapters" / f"{page}.html").read_text()
+        found = [t for t in re.findall(r"<table.*?</table>", html, re.S) if header in t]
+        assert found, f"{page}: no rendered table with the column {header!r}"
+        assert "$" not in found[0], f"{page}: maths in the table is not typeset"

@@ -79,7 +79,8 @@ TYPED = {
     },
     "06_balance": {
         **dict.fromkeys(["0.05", "0.95", "0.5", "0.01"], CONSTANT),
-        "105.5": "PyTorch's example VAE on MNIST, from its README",
+        "2.9": "the verdict's 2 nats in bits (2 / ln 2), arithmetic on a constant",
+        "105.5": "PyTorch's example VAE on MNIST, quoted from issue 5 (the chapter says it is not ours)",
         **dict.fromkeys(["243.9", "227.9", "16.0"], VAE_EXAMPLE),
     },
 }
