@@ -65,20 +65,27 @@ def test_no_cell_prints_a_stray_value(path):
 # the reason; anything else with a decimal point or a per cent sign fails.
 CONSTANT = "a constant of the chapter's code (checked below: the code holds it)"
 VAE_EXAMPLE = "PyTorch's example VAE on Fashion-MNIST, ten epochs, measured outside the chapter"
+SPLITS = "the size of a Fashion-MNIST split: 60,000 training and 10,000 test images"
 TYPED = {
     "01_transposed_convolutions": {},
-    "02_visualising_features": {"80%": CONSTANT},
-    "03_convolutional_autoencoders": {"0.05": CONSTANT, "0.95": CONSTANT},
+    "02_visualising_features": {"80%": CONSTANT, "2000": CONSTANT},
+    "03_convolutional_autoencoders": {
+        **dict.fromkeys(["0.05", "0.95", "1000"], CONSTANT),
+        "10000": SPLITS,
+    },
     "04_auto_encoding": {
-        **dict.fromkeys(["0.05", "0.95", "0.5", "0.1"], CONSTANT),
+        **dict.fromkeys(["0.05", "0.95", "0.5", "0.1", "3000", "1500"], CONSTANT),
+        "6272": "784 × 8 bits, worked out in the same sentence",
         "0.0121": "a StTom88-shaped auto-encoder's test error, measured outside the chapter",
     },
     "05_variational_autoencoders": {
         **dict.fromkeys(["0.05", "0.95", "2.5"], CONSTANT),
         **dict.fromkeys(["243.9", "227.9", "16.0"], VAE_EXAMPLE),
+        **dict.fromkeys(["60000", "10000"], SPLITS),
     },
     "06_balance": {
-        **dict.fromkeys(["0.05", "0.95", "0.5", "0.01"], CONSTANT),
+        **dict.fromkeys(["0.05", "0.95", "0.5", "0.01", "2000", "1000"], CONSTANT),
+        **dict.fromkeys(["60000", "10000"], SPLITS),
         "2.9": "the verdict's 2 nats in bits (2 / ln 2), arithmetic on a constant",
         "105.5": "PyTorch's example VAE on MNIST, quoted from issue 5 (the chapter says it is not ours)",
         **dict.fromkeys(["243.9", "227.9", "16.0"], VAE_EXAMPLE),
@@ -86,22 +93,34 @@ TYPED = {
 }
 #: Text that holds no quoted number: code, roles ({cite}, {glue:text}), links, directives.
 NOT_PROSE = re.compile(r"`[^`\n]*`|\{[\w:-]+\}`[^`]*`|\]\([^)]*\)|^(```|:).*$", re.M)
-PROSE_NUMBER = re.compile(r"(?<![\w.,])\d[\d,]*\.\d+(?![\d.])|(?<![\w.,])\d[\d,.]*\s?%")
+PROSE_NUMBER = re.compile(
+    r"(?<![\w.,])\d[\d,]*\.\d+(?![\d.])"  # a decimal: 0.0121
+    r"|(?<![\w.,])\d[\d,.]*\s?%"  # a percentage: 45 %
+    r"|(?<![\w.,])\d{1,3}(?:[, ]\d{3})+(?![\d.,])"  # thousands: 5,000 or 5 000
+    r"|(?<![\w.,])\d+(?=\s+epochs?\b)"  # a number of epochs: 120 epochs
+)
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`(?:[^`]*::)?([\w.-]+)(?::[^`]*)?`")
 GLUE_CALL = re.compile(r"\bglue\(\s*[\"']([\w.-]+)[\"']")
 
 
 def typed_numbers(notebook) -> list[str]:
-    """Numbers with a decimal point or a per cent sign typed in the notebook's Markdown, maths too."""
+    """Numbers typed in the notebook's Markdown, maths too: decimals, percentages, thousands
+    (as plain digits: 5,000 as 5000) and numbers of epochs."""
     found = []
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             found += PROSE_NUMBER.findall(NOT_PROSE.sub(" ", cell.source))
-    return [number.replace(" ", "") for number in found]
+    return [
+        re.sub(r"[, ]", "", n) if re.fullmatch(r"[\d, ]+", n) else n.replace(" ", "") for n in found
+    ]
 
 
 def in_code(number: str, code: str) -> bool:
-    """Whether ``code`` holds the typed ``number`` (a percentage as a fraction: 80% as 0.8)."""
+    """Whether ``code`` holds the typed ``number`` (a percentage as a fraction: 80% as 0.8; a whole
+    number as written in Python: 2000 or 2_000)."""
+    if number.isdigit():
+        digits = f"{int(number):_}".replace("_", "_?")
+        return re.search(rf"(?<![\w.]){digits}(?![\d_.])", code) is not None
     value = float(number[:-1]) / 100 if number.endswith("%") else float(number)
     return re.search(rf"(?<![\w.]){re.escape(repr(value))}(?![\d])", code) is not None
 
@@ -148,9 +167,27 @@ def test_a_drifted_number_is_caught():
         "'257.8' is typed in the text: glue it from the cell that computes it"
     ]
     cell.source = cell.source.replace("257.8", "{glue:text}`two_epoch_elbow:.1f`")
+    [summary] = [
+        c for c in notebook.cells if "{glue:text}`shipped_epochs` epochs, which" in c.source
+    ]
+    summary.source = summary.source.replace("{glue:text}`shipped_epochs` epochs", "120 epochs")
+    assert drift(notebook, TYPED[path.stem]) == [
+        "'120' is typed in the text: glue it from the cell that computes it",
+        "{glue:text}`two_epoch_elbow` is quoted but no cell glues it",
+    ]
+    summary.source = summary.source.replace("120 epochs", "{glue:text}`shipped_epochs` epochs")
     [cell] = [c for c in notebook.cells if "(below 0.05)" in c.source]
     cell.source = cell.source.replace("(below 0.05)", "(below 0.04)")
     assert drift(notebook, {**TYPED[path.stem], "0.04": CONSTANT}) == [
         "'0.04' is typed as a constant of the code, but no cell holds it",
         "{glue:text}`two_epoch_elbow` is quoted but no cell glues it",
     ]
+
+
+def test_typed_numbers_finds_thousands_and_epochs_and_in_code_finds_python_literals():
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("On 55,000 images, 5 000 held out, 3 epochs, 45 %.")]
+    )
+    assert typed_numbers(notebook) == ["55000", "5000", "3", "45%"]
+    assert in_code("55000", "limit = 55_000") and in_code("5000", "n = 5000")
+    assert not in_code("5000", "n = 50000") and not in_code("5000", "x = 5000.5")
