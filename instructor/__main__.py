@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from instructor import course, grading, release, shards
+from instructor import course, grading, release, results, shards
 from instructor import report as class_report
 from instructor.sandbox import SandboxUnavailable
 
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"JOBS={args.jobs}: say how many submissions to grade at once, >= 1")
         students = [s.strip() for s in (args.students or "").split(",") if s.strip()]
         try:
-            results = grading.autograde(
+            graded = grading.autograde(
                 chapter,
                 args.course,
                 timeout=args.timeout,
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         except SandboxUnavailable as error:
             print(f"Grading stopped: {error}", file=sys.stderr)
             return 2
-        return 0 if all(r.graded for r in results) else 1
+        return 0 if all(r.graded for r in graded) else 1
     if args.command == "merge":
         count = results.merge(args.csv, args.out)
         print(f"{count} students' grades written to {args.out}")

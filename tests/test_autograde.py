@@ -28,6 +28,7 @@ from submissions import (
 )
 
 from instructor import course
+from instructor.__main__ import main
 from instructor.cells import autograded_points, written_points
 from instructor.feedback import leaks
 from instructor.grading import autograde, parse_shard, select, snapshot
@@ -457,6 +458,12 @@ def test_merge_joins_shards_and_a_later_regrade_wins(tmp_path):
         "student,t1,score,max_score,seconds,sandboxed,problems,flags\nann,2,2,2,3.0,yes,,\n"
     )
     assert merge([one, two, regrade], tmp_path / "all.csv") == 2
+    (tmp_path / "all.csv").unlink()
+    # the command that `make merge-grades CHAPTER=n` runs
+    paths = [str(path) for path in (one, two, regrade)]
+    assert (
+        main([*("--course", str(tmp_path), "merge"), *paths, "-o", str(tmp_path / "all.csv")]) == 0
+    )
     with (tmp_path / "all.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["student"], r["score"]) for r in rows] == [("ann", "2"), ("bob", "2")]
