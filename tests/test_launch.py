@@ -212,14 +212,16 @@ def make_targets():
 
 def test_workflows_parse_and_call_only_existing_make_targets():
     assert WORKFLOWS, "no workflow in .github/workflows"
-    called = set()
+    called, runs = set(), []
     for path in WORKFLOWS:
         data = workflow(path)
         assert data["on"] and data["jobs"], path.name
         for step in steps(data):
             assert "run" in step or "uses" in step, step
+            runs.append(step.get("run", ""))
             called |= set(re.findall(r"\bmake\s+([\w-]+)", step.get("run", "")))
-    assert {"test", "book", "student-branch"} <= called
+    assert "bash .ci/run" in runs, "CI is .ci/run: the suite in a fresh venv (tests/test_suite.py)"
+    assert {"lint", "book", "student-branch"} <= called
     assert called <= make_targets(), called - make_targets()
     for target in called:  # and make can plan each of them
         subprocess.run(["make", "-n", target], cwd=ROOT, check=True, capture_output=True)
