@@ -75,7 +75,7 @@ linkcheck: setup
 clean:
 	rm -rf _build
 
-# Instructor's tools (README, "Releasing and grading"); nbgrader is configured by nbgrader_config.py.
+# Instructor's tools (README, "Teaching with the course: release, grading, publishing"); nbgrader is configured by nbgrader_config.py.
 #   make release [REF=v1.0] [FORCE=1]  student notebooks in release/chN/, pinned to REF (HEAD), checked
 #   make release-check                 fail if a solution, hidden test or model answer survived
 #   make autograde CHAPTER=1           grade submitted/<student>/ch1/ into grades/ch1.csv and feedback/
