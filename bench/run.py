@@ -1,6 +1,6 @@
 """Benchmark the course on this machine: data loading, trainer overhead, chapters and a cold build.
 
-    python bench/run.py                    # everything (about 20 minutes on 2 cores)
+    python bench/run.py                    # everything (about 10 minutes on 2 cores)
     python bench/run.py --only data trainer
     python bench/run.py --only grading --chapter 1 --submissions 8
     python bench/run.py --only chapters    # each chapter's median time to grade a submission,
