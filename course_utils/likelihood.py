@@ -23,6 +23,11 @@ def reparameterise(mean, log_var, noise):
     return mean + torch.exp(0.5 * log_var) * noise
 
 
+def standard_normal_log_density(x):
+    """``log N(x; 0, 1) = -(x² + log 2π) / 2`` of each element, in nats."""
+    return -0.5 * (x.pow(2) + math.log(2 * math.pi))
+
+
 def gaussian_kl_terms(mean, log_var):
     """KL divergence from ``N(mean, exp(log_var))`` to ``N(0, 1)`` in each latent dimension, in nats.
 
@@ -90,8 +95,9 @@ def importance_weighted_nll(model, images, samples, seed=0, batch_size=None) -> 
             logits = model.decode(z.flatten(0, 1))
             targets = x.expand(samples, *x.shape).flatten(0, 1)
             log_px_z = -bernoulli_nll_per_image(logits, targets).view(samples, len(x))
-            log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(2)
-            log_qz = (-0.5 * noise.pow(2) - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(2)
+            log_pz = standard_normal_log_density(z).sum(2)
+            # z = mean + std * noise: log q(z | x) = log N(noise; 0, 1) - log std, per dimension
+            log_qz = (standard_normal_log_density(noise) - 0.5 * log_var).sum(2)
             log_weights = log_px_z + log_pz - log_qz
             bound = torch.logsumexp(log_weights, dim=0) - math.log(samples)
             total -= bound.sum().item()
