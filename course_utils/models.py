@@ -263,6 +263,10 @@ class VariationalAutoEncoder(AutoEncoder):
     """
 
     def __init__(self, *stages, latent_dim, **options):
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(
+                f"latent_dim is a number of latent dimensions, 1 or more, not {latent_dim!r}"
+            )
         super().__init__(*stages, assumption="bernoulli", code_size=latent_dim, **options)
         self.latent_dim = latent_dim
 

@@ -125,6 +125,12 @@ def test_a_vae_is_an_auto_encoder_with_a_gaussian_code_and_bernoulli_pixels():
         VariationalAutoEncoder(1, (4, 8), 4, 3, 5)  # a fifth positional number would be the stride
 
 
+@pytest.mark.parametrize("latent_dim", [0, -2, 2.5, None, True])
+def test_a_latent_dim_that_is_no_number_of_dimensions_is_refused(latent_dim):
+    with pytest.raises(ValueError, match="latent_dim is a number of latent dimensions"):
+        VariationalAutoEncoder(1, (4, 8), 4, 3, latent_dim=latent_dim)
+
+
 def test_a_vae_refuses_an_image_size_its_decoder_cannot_restore():
     with pytest.raises(ValueError, match="multiple of 4"):
         VariationalAutoEncoder(1, (4, 8), 4, 3, latent_dim=2, image_size=30)
