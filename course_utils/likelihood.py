@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .losses import bernoulli_nll_per_image
+from .losses import bernoulli_nll_per_image, standard_normal_log_density
 
 
 def reparameterise(mean, log_var, noise):
@@ -21,11 +21,6 @@ def reparameterise(mean, log_var, noise):
     ``N(mean, exp(log_var))`` through which gradients reach ``mean`` and ``log_var``.
     """
     return mean + torch.exp(0.5 * log_var) * noise
-
-
-def standard_normal_log_density(x):
-    """``log N(x; 0, 1) = -(x² + log 2π) / 2`` of each element, in nats."""
-    return -0.5 * (x.pow(2) + math.log(2 * math.pi))
 
 
 def gaussian_kl_terms(mean, log_var):

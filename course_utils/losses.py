@@ -49,6 +49,11 @@ def check_assumption(assumption) -> str:
     return assumption
 
 
+def standard_normal_log_density(x):
+    """``log N(x; 0, 1) = -(x² + log 2π) / 2`` of each element, in nats."""
+    return -0.5 * (x.pow(2) + math.log(2 * math.pi))
+
+
 def gauss_loss(logits, target):
     """Mean squared error: the Gaussian negative log-likelihood up to scale and constant."""
     return F.mse_loss(logits, target)
@@ -62,7 +67,7 @@ def censored_loss(logits, target, sigma=CENSORED_SIGMA):
     density. Statisticians call this a censored Gaussian (Tobit model).
     """
     mu = logits
-    inside = 0.5 * ((target - mu) / sigma) ** 2 + math.log(sigma * math.sqrt(2 * math.pi))
+    inside = math.log(sigma) - standard_normal_log_density((target - mu) / sigma)
     at_zero = -torch.special.log_ndtr(-mu / sigma)
     at_one = -torch.special.log_ndtr((mu - 1) / sigma)
     nll = torch.where(target <= 0, at_zero, torch.where(target >= 1, at_one, inside))

@@ -14,7 +14,6 @@ from course_utils.likelihood import (
     gaussian_kl_terms,
     importance_weighted_nll,
     reparameterise,
-    standard_normal_log_density,
 )
 
 
@@ -111,9 +110,3 @@ def test_bits_per_dim_is_nats_over_pixels_times_ln_2():
     assert bits_per_dim(torch.tensor(30.0), pixels=10) == pytest.approx(30 / (10 * math.log(2)))
     with pytest.raises(ValueError, match="pixels"):
         bits_per_dim(1.0, pixels=0)
-
-
-def test_standard_normal_log_density_is_torch_distributions():
-    x = torch.linspace(-6, 6, 25, dtype=torch.float64)
-    expected = torch.distributions.Normal(0.0, 1.0).log_prob(x)
-    torch.testing.assert_close(standard_normal_log_density(x), expected)

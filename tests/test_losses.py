@@ -19,6 +19,7 @@ from course_utils.losses import (
     check_assumption,
     gauss_loss,
     loss_for,
+    standard_normal_log_density,
 )
 from course_utils.models import to_intensities
 
@@ -155,3 +156,9 @@ def test_the_old_name_truncated_says_it_was_renamed():
             getattr(losses, old)
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         losses.nonsense  # noqa: B018
+
+
+def test_standard_normal_log_density_is_torch_distributions():
+    x = torch.linspace(-6, 6, 25, dtype=torch.float64)
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(x)
+    torch.testing.assert_close(standard_normal_log_density(x), expected)
